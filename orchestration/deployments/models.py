@@ -1,0 +1,282 @@
+"""Deployments (a model version on a nodepool, with autoscaling), replicas and history."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MinValueValidator
+from django.db import models, transaction
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+
+from orchestration.catalog.models import Model, ModelVersion
+from orchestration.clusters.models import SLUG_PATTERN, slug_validator
+from orchestration.nodepools.models import Node, Nodepool
+
+# SPEC.md's autoscale settings: API field name -> (default, portal label, help text).
+AUTOSCALE_DEFAULTS = {
+    "min_replicas": 1,
+    "max_replicas": 5,
+    "scale_down_delay_seconds": 300,
+    "traffic_history_seconds": 300,
+    "scale_up_delay_seconds": 300,
+    "scale_to_zero_delay_seconds": 1800,
+    "target_concurrency": 4,
+}
+
+
+class DeploymentStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    DEPLOYING = "deploying", "Deploying"
+    RUNNING = "running", "Running"
+    SCALED_TO_ZERO = "idle", "Scaled to zero"
+    DEGRADED = "degraded", "Degraded"
+    FAILED = "failed", "Failed"
+    DELETING = "deleting", "Deleting"
+
+
+class DeploymentQuerySet(models.QuerySet):
+    def owned_by(self, user) -> DeploymentQuerySet:
+        return self.filter(owner=user)
+
+    def active(self) -> DeploymentQuerySet:
+        return self.exclude(status=DeploymentStatus.DELETING)
+
+
+class Deployment(models.Model):
+    """A model version placed on a nodepool, scaled between its min and max replicas."""
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments"
+    )
+    slug = models.CharField("Deployment ID", max_length=64, validators=[slug_validator])
+    description = models.CharField(max_length=300, blank=True)
+    model = models.ForeignKey(Model, on_delete=models.CASCADE, related_name="deployments")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="deployments"
+    )
+    nodepool = models.ForeignKey(Nodepool, on_delete=models.PROTECT, related_name="deployments")
+
+    min_replicas = models.PositiveIntegerField(default=AUTOSCALE_DEFAULTS["min_replicas"])
+    max_replicas = models.PositiveIntegerField(default=AUTOSCALE_DEFAULTS["max_replicas"])
+    scale_down_delay_seconds = models.PositiveIntegerField(
+        default=AUTOSCALE_DEFAULTS["scale_down_delay_seconds"]
+    )
+    traffic_history_seconds = models.PositiveIntegerField(
+        default=AUTOSCALE_DEFAULTS["traffic_history_seconds"]
+    )
+    scale_up_delay_seconds = models.PositiveIntegerField(
+        default=AUTOSCALE_DEFAULTS["scale_up_delay_seconds"]
+    )
+    scale_to_zero_delay_seconds = models.PositiveIntegerField(
+        default=AUTOSCALE_DEFAULTS["scale_to_zero_delay_seconds"]
+    )
+    target_concurrency = models.PositiveIntegerField(
+        default=AUTOSCALE_DEFAULTS["target_concurrency"], validators=[MinValueValidator(1)]
+    )
+
+    desired_replicas = models.PositiveIntegerField(
+        default=1, help_text="Replica count reconcile works towards; set by the autoscaler."
+    )
+    status = models.CharField(
+        max_length=16, choices=DeploymentStatus.choices, default=DeploymentStatus.PENDING
+    )
+    status_message = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "slug"],
+                name="deployment_slug_unique_per_owner",
+                violation_error_message="You already have a deployment with this ID.",
+            ),
+            models.UniqueConstraint(
+                fields=["model", "nodepool"],
+                name="one_deployment_per_model_per_nodepool",
+                violation_error_message="This model already has a deployment on this nodepool.",
+            ),
+            models.CheckConstraint(
+                condition=Q(slug__regex=SLUG_PATTERN), name="deployment_slug_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_replicas__lte=F("max_replicas")),
+                name="deployment_min_lte_max",
+                violation_error_message="Minimum replicas cannot be more than maximum replicas.",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_replicas__gte=1),
+                name="deployment_max_gte_1",
+                violation_error_message="Maximum replicas must be at least 1.",
+            ),
+            models.CheckConstraint(
+                condition=Q(scale_down_delay_seconds__gte=0)
+                & Q(scale_up_delay_seconds__gte=0)
+                & Q(traffic_history_seconds__gte=0)
+                & Q(scale_to_zero_delay_seconds__gte=0),
+                name="deployment_delays_not_negative",
+            ),
+            models.CheckConstraint(
+                condition=Q(scale_to_zero_delay_seconds__gte=F("scale_down_delay_seconds")),
+                name="deployment_zero_delay_gte_down_delay",
+                violation_error_message=(
+                    "Scale to zero delay must be at least the scale down delay."
+                ),
+            ),
+            models.CheckConstraint(
+                condition=Q(target_concurrency__gte=1), name="deployment_target_concurrency_gte_1"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    def get_absolute_url(self) -> str:
+        return reverse("deployments:detail", args=[self.slug])
+
+    def autoscale_config(self) -> dict[str, int]:
+        return {name: getattr(self, name) for name in AUTOSCALE_DEFAULTS}
+
+    def request_reconcile(self) -> None:
+        """Queue reconcile once the current transaction commits (views never wait on Docker)."""
+        from orchestration.deployments.tasks import reconcile_deployment
+
+        pk = self.pk
+        transaction.on_commit(lambda: reconcile_deployment.delay(pk))
+
+    def request_delete(self, *, actor=None) -> None:
+        """Mark the deployment for deletion; a task removes its containers, then the row."""
+        from orchestration.deployments.tasks import delete_deployment
+
+        Deployment.objects.filter(pk=self.pk).update(
+            status=DeploymentStatus.DELETING, status_message="Removing replicas"
+        )
+        self.status = DeploymentStatus.DELETING
+        self.record("deleting", "Deletion requested", actor=actor)
+        pk = self.pk
+        transaction.on_commit(lambda: delete_deployment.delay(pk))
+
+    def record(self, kind: str, message: str, *, actor=None, source: str = "") -> DeploymentEvent:
+        return DeploymentEvent.objects.create(
+            deployment=self, kind=kind, message=message, actor=actor, source=source
+        )
+
+
+class ReplicaState(models.TextChoices):
+    PENDING = "pending", "Pending"
+    STARTING = "starting", "Starting"
+    READY = "ready", "Ready"
+    DRAINING = "draining", "Draining"
+    STOPPED = "stopped", "Stopped"
+    FAILED = "failed", "Failed"
+
+
+LIVE_STATES = (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaState.READY)
+
+
+class ReplicaQuerySet(models.QuerySet):
+    def live(self) -> ReplicaQuerySet:
+        """Replicas that count towards the deployment's replica count."""
+        return self.filter(state__in=LIVE_STATES)
+
+    def ready(self) -> ReplicaQuerySet:
+        return self.filter(state=ReplicaState.READY)
+
+
+class Replica(models.Model):
+    """One container of the deployment's model version on a node of its nodepool."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="replicas")
+    model_version = models.ForeignKey(
+        ModelVersion, on_delete=models.CASCADE, related_name="replicas"
+    )
+    node = models.ForeignKey(
+        Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="replicas"
+    )
+    container_id = models.CharField(max_length=80, blank=True)
+    address = models.CharField(max_length=255, blank=True, help_text="host:port of the runner")
+    state = models.CharField(
+        max_length=16, choices=ReplicaState.choices, default=ReplicaState.PENDING
+    )
+    pending_reason = models.CharField(max_length=500, blank=True)
+    last_error = models.TextField(blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    retry_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    ready_at = models.DateTimeField(null=True, blank=True)
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    objects = ReplicaQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["deployment", "state"])]
+
+    def __str__(self) -> str:
+        return f"{self.deployment.slug}#{self.pk}"
+
+    @property
+    def name(self) -> str:
+        return f"orch-{self.deployment.slug}-{self.pk}"
+
+    def age(self):
+        return timezone.now() - (self.ready_at or self.started_at or self.created_at)
+
+
+class DeploymentEvent(models.Model):
+    """What happened to a deployment, when, and by whom (a user or a task)."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="events")
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    kind = models.CharField(max_length=32)
+    message = models.TextField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    source = models.CharField(max_length=64, blank=True, help_text="Task that acted, if no user.")
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind}: {self.message}"
+
+
+class TrafficSample(models.Model):
+    """Traffic of one deployment over a short interval, flushed from in-process counters."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="traffic")
+    at = models.DateTimeField(db_index=True)
+    interval_seconds = models.FloatField()
+    requests = models.PositiveIntegerField()
+    in_flight = models.FloatField(help_text="Average in-flight requests over the interval.")
+
+    class Meta:
+        ordering = ["at"]
+        indexes = [models.Index(fields=["deployment", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} {self.requests} req, {self.in_flight:.1f} in flight"
+
+
+class ScalingDecision(models.Model):
+    """One autoscaler evaluation: what it wanted, what it applied, and why."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="decisions")
+    at = models.DateTimeField(db_index=True)
+    wanted = models.PositiveIntegerField()
+    applied = models.PositiveIntegerField()
+    ready = models.PositiveIntegerField(default=0)
+    reason = models.CharField(max_length=300)
+
+    class Meta:
+        ordering = ["at"]
+        indexes = [models.Index(fields=["deployment", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%H:%M:%S} wanted {self.wanted}, applied {self.applied}: {self.reason}"

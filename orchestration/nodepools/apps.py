@@ -1,0 +1,5 @@
+from django.apps import AppConfig
+
+
+class NodepoolsConfig(AppConfig):
+    name = "orchestration.nodepools"

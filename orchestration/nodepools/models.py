@@ -1,0 +1,146 @@
+"""Nodepools (nodes of one instance type in a cluster) and nodes (Docker engines)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+
+from orchestration.clusters.models import SLUG_PATTERN, Cluster, slug_validator
+from orchestration.quantities import format_memory
+
+
+class NodepoolQuerySet(models.QuerySet):
+    def visible_to(self, user) -> NodepoolQuerySet:
+        return self.filter(Q(cluster__owner=user) | Q(cluster__is_shared=True))
+
+    def owned_by(self, user) -> NodepoolQuerySet:
+        return self.filter(cluster__owner=user)
+
+
+class Nodepool(models.Model):
+    """Nodes of one instance type inside a cluster; deployments are placed on a nodepool."""
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.CASCADE, related_name="nodepools")
+    slug = models.CharField("ID", max_length=64, validators=[slug_validator])
+    description = models.CharField(max_length=300, blank=True)
+    instance_type = models.CharField(max_length=64, default="docker-host")
+    cpu_cores = models.DecimalField(
+        "CPU cores",
+        max_digits=8,
+        decimal_places=3,
+        default=Decimal("2"),
+        validators=[MinValueValidator(Decimal("0.001"))],
+    )
+    memory_bytes = models.BigIntegerField(
+        "memory (bytes)", default=4 * 1024**3, validators=[MinValueValidator(1)]
+    )
+    accelerators = models.PositiveIntegerField(default=0)
+    accelerator_type = models.CharField(max_length=64, blank=True)
+    price_per_hour = models.DecimalField(
+        "price per hour (USD)",
+        max_digits=10,
+        decimal_places=4,
+        default=Decimal("0"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    min_nodes = models.PositiveIntegerField(default=0)
+    max_nodes = models.PositiveIntegerField(default=1)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = NodepoolQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["cluster__slug", "slug"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["cluster", "slug"],
+                name="nodepool_slug_unique_per_cluster",
+                violation_error_message="This cluster already has a nodepool with this ID.",
+            ),
+            models.CheckConstraint(
+                condition=Q(slug__regex=SLUG_PATTERN), name="nodepool_slug_format"
+            ),
+            models.CheckConstraint(
+                condition=Q(min_nodes__lte=F("max_nodes")),
+                name="nodepool_min_nodes_lte_max",
+                violation_error_message="Minimum nodes cannot be more than maximum nodes.",
+            ),
+            models.CheckConstraint(condition=Q(cpu_cores__gt=0), name="nodepool_cpu_positive"),
+            models.CheckConstraint(
+                condition=Q(memory_bytes__gt=0), name="nodepool_memory_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(price_per_hour__gte=0), name="nodepool_price_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cluster.slug}/{self.slug}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("clusters:nodepool", args=[self.cluster.slug, self.slug])
+
+    @property
+    def memory_display(self) -> str:
+        return format_memory(self.memory_bytes)
+
+
+class NodeStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Unknown"
+    READY = "ready", "Ready"
+    UNREACHABLE = "unreachable", "Unreachable"
+
+
+class Node(models.Model):
+    """One Docker engine that runs replicas of the nodepool's deployments."""
+
+    nodepool = models.ForeignKey(Nodepool, on_delete=models.CASCADE, related_name="nodes")
+    name = models.CharField(max_length=64, validators=[slug_validator])
+    engine_url = models.CharField(
+        "Docker engine URL",
+        max_length=255,
+        help_text="unix:///var/run/docker.sock or tcp://host:2376",
+    )
+    address = models.CharField(
+        max_length=255,
+        default="127.0.0.1",
+        help_text="Host or IP at which replicas' published ports on this node are reached.",
+    )
+    cpu_capacity = models.DecimalField(
+        "CPU capacity", max_digits=8, decimal_places=3, validators=[MinValueValidator(0)]
+    )
+    memory_capacity_bytes = models.BigIntegerField(
+        "memory capacity (bytes)", validators=[MinValueValidator(0)]
+    )
+    accelerators = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UNKNOWN)
+    status_message = models.CharField(max_length=500, blank=True)
+    engine_version = models.CharField(max_length=64, blank=True)
+    last_seen = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["nodepool", "name"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["nodepool", "name"],
+                name="node_name_unique_per_pool",
+                violation_error_message="This nodepool already has a node with this name.",
+            ),
+            models.CheckConstraint(condition=Q(cpu_capacity__gte=0), name="node_cpu_not_negative"),
+            models.CheckConstraint(
+                condition=Q(memory_capacity_bytes__gte=0), name="node_memory_not_negative"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.nodepool}/{self.name}"
+
+    @property
+    def memory_display(self) -> str:
+        return format_memory(self.memory_capacity_bytes)

@@ -1,0 +1,196 @@
+"""Django settings, read from the environment (see the README's configuration table)."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from orchestration.env import (
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+    parse_database_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("ORCHESTRATION_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+
+
+def _secret_key() -> str:
+    configured = env_str("SECRET_KEY", "")
+    if configured:
+        return configured
+    # A fresh checkout must run without setup, but a key in the source would be shared by
+    # every install: generate one per install and keep it beside the SQLite default.
+    key_file = VAR_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.humanize",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "orchestration.accounts",
+    "orchestration.clusters",
+    "orchestration.nodepools",
+    "orchestration.catalog",
+    "orchestration.deployments",
+    "orchestration.portal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "orchestration.urls"
+WSGI_APPLICATION = "orchestration.wsgi.application"
+ASGI_APPLICATION = "orchestration.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": parse_database_url(
+        "DATABASE_URL",
+        env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}"),
+        base_dir=BASE_DIR,
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # Web, worker and beat share the file: wait for the writer instead of failing.
+    DATABASES["default"]["OPTIONS"] = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = False
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "staticfiles"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"
+        if not DEBUG
+        else "django.contrib.staticfiles.storage.StaticFilesStorage"
+    },
+}
+WHITENOISE_USE_FINDERS = True
+MEDIA_ROOT = VAR_DIR / "media"
+MEDIA_URL = "media/"
+
+MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
+
+# Celery: the embedded default needs no broker server; set CELERY_BROKER_URL to Redis
+# (redis://host:6379/0) or RabbitMQ (amqp://...) for anything beyond one host.
+CELERY_BROKER_URL = env_url(
+    "CELERY_BROKER_URL",
+    "filesystem://",
+    schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "memory"),
+)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _broker_dir = VAR_DIR / "broker"
+    for _sub in ("queue", "processed"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(_broker_dir / "queue"),
+        "data_folder_out": str(_broker_dir / "queue"),
+        "processed_folder": str(_broker_dir / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TASK_DEFAULT_QUEUE = env_str("CELERY_TASK_DEFAULT_QUEUE", "celery")
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TIMEZONE = TIME_ZONE
+
+# How often the periodic tasks run (seconds); the schedule itself lives in celery.py.
+NODE_PROBE_INTERVAL = env_float("NODE_PROBE_INTERVAL", 30.0, minimum=1.0)
+RECONCILE_INTERVAL = env_float("RECONCILE_INTERVAL", 15.0, minimum=1.0)
+AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
+
+# Docker: the engine that backs the built-in `shared` nodepool, and how replicas are reached.
+DOCKER_URL = env_url(
+    "DOCKER_URL", "unix:///var/run/docker.sock", schemes=("unix", "tcp", "ssh", "http", "https")
+)
+SHARED_NODE_ADDRESS = env_str("SHARED_NODE_ADDRESS", "127.0.0.1")
+BASE_IMAGE = env_str("BASE_IMAGE", "orchestration/base:bookworm-py311")
+REPLICA_READY_TIMEOUT = env_float("REPLICA_READY_TIMEOUT", 120.0, minimum=1.0)
+REPLICA_DRAIN_GRACE = env_float("REPLICA_DRAIN_GRACE", 30.0, minimum=0.0)
+REPLICA_DEFAULT_CPU = env_float("REPLICA_DEFAULT_CPU", 1.0, minimum=0.01)
+REPLICA_DEFAULT_MEMORY = env_str("REPLICA_DEFAULT_MEMORY", "512Mi")
+
+# Upload limits: an archive over these is refused before anything is stored.
+UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000, minimum=1)
+UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 500 * 1024 * 1024, minimum=1)
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+# Prediction.
+PREDICT_TIMEOUT = env_float("PREDICT_TIMEOUT", 60.0, minimum=0.1)
+COLD_START_TIMEOUT = env_float("COLD_START_TIMEOUT", 180.0, minimum=0.0)
+PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+REDIS_URL = env_str("REDIS_URL", "")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}

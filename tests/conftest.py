@@ -1,0 +1,210 @@
+"""Shared test base: an owner, another user and a visitor, plus small object factories."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def _media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_user("owner", "owner@example.com", "owner-pass-123")
+
+
+@pytest.fixture
+def other_user(db):
+    return get_user_model().objects.create_user("other", "other@example.com", "other-pass-123")
+
+
+@pytest.fixture
+def admin_user(db):
+    return get_user_model().objects.create_superuser("admin", "admin@example.com", "admin-pass-123")
+
+
+@pytest.fixture
+def owner_client(owner) -> Client:
+    client = Client()
+    client.force_login(owner)
+    return client
+
+
+@pytest.fixture
+def other_client(other_user) -> Client:
+    client = Client()
+    client.force_login(other_user)
+    return client
+
+
+@pytest.fixture
+def visitor_client(db) -> Client:
+    return Client()
+
+
+@pytest.fixture
+def make_cluster(db):
+    from orchestration.clusters.models import Cluster
+
+    def make(owner, slug="east", **kw):
+        kw.setdefault("cloud_provider", "aws")
+        kw.setdefault("region", "us-east-1")
+        return Cluster.objects.create(owner=owner, slug=slug, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_nodepool(db):
+    from orchestration.nodepools.models import Nodepool
+
+    def make(cluster, slug="cpu", **kw):
+        kw.setdefault("instance_type", "t3.large")
+        kw.setdefault("cpu_cores", Decimal("2"))
+        kw.setdefault("memory_bytes", 8 * 1024**3)
+        kw.setdefault("price_per_hour", Decimal("0.0832"))
+        return Nodepool.objects.create(cluster=cluster, slug=slug, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_node(db):
+    from orchestration.nodepools.models import Node
+
+    def make(nodepool, name="node-1", **kw):
+        kw.setdefault("engine_url", "unix:///var/run/docker.sock")
+        kw.setdefault("address", "127.0.0.1")
+        kw.setdefault("cpu_capacity", nodepool.cpu_cores)
+        kw.setdefault("memory_capacity_bytes", nodepool.memory_bytes)
+        return Node.objects.create(nodepool=nodepool, name=name, **kw)
+
+    return make
+
+
+@pytest.fixture
+def make_model(db):
+    from django.core.files.base import ContentFile
+
+    from orchestration.catalog.models import BuildStatus, Model, ModelVersion
+
+    def make(owner, slug="sentiment", *, status=BuildStatus.READY, image="", **kw):
+        model, _ = Model.objects.get_or_create(owner=owner, slug=slug, defaults=kw)
+        version = ModelVersion(
+            model=model,
+            content_hash="0" * 64,
+            build_status=status,
+            image=image,
+            config={"model": {"id": slug}},
+        )
+        version.upload.save("upload.tar.gz", ContentFile(b"not used"), save=False)
+        version.save()
+        return model, version
+
+    return make
+
+
+@pytest.fixture
+def make_deployment(db):
+    from orchestration.deployments.models import Deployment
+
+    def make(owner, model, version, nodepool, slug="dep", **kw):
+        return Deployment.objects.create(
+            owner=owner, slug=slug, model=model, model_version=version, nodepool=nodepool, **kw
+        )
+
+    return make
+
+
+def docker_available() -> bool:
+    if not shutil.which("docker"):
+        return False
+    return subprocess.run(["docker", "info"], capture_output=True, timeout=20).returncode == 0
+
+
+requires_docker = pytest.mark.skipif(
+    os.environ.get("REQUIRE_DOCKER") != "1" and not docker_available(),
+    reason="no Docker engine answers (the test command starts one)",
+)
+
+
+@pytest.fixture
+def celery_worker_process(transactional_db, settings):
+    """A real Celery worker process on the real broker, sharing the test database."""
+    broker = os.environ.get("CELERY_BROKER_URL", "")
+    if not broker.startswith(("redis://", "amqp://")):
+        pytest.skip("set CELERY_BROKER_URL to Redis or RabbitMQ for real-worker tests")
+    db = connection.settings_dict
+    env = dict(os.environ)
+    if db["ENGINE"].endswith("postgresql"):
+        host = db["HOST"] or "127.0.0.1"
+        env["DATABASE_URL"] = f"postgresql://{db['USER']}@{host}:{db['PORT'] or 5432}/{db['NAME']}"
+    else:
+        pytest.skip("real-worker tests need PostgreSQL (DATABASE_URL)")
+    env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
+    env["CELERY_TASK_DEFAULT_QUEUE"] = queue
+    settings.CELERY_TASK_DEFAULT_QUEUE = queue
+    from orchestration.celery import app
+
+    app.conf.task_default_queue = queue
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "orchestration",
+            "worker",
+            "-Q",
+            queue,
+            "--pool",
+            "threads",
+            "--concurrency",
+            "4",
+            "--loglevel",
+            "INFO",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    yield proc
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    app.conf.task_default_queue = "celery"
+    sys.stderr.write(out[-4000:])
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: str = ""):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
