@@ -96,6 +96,58 @@ class NodeStatus(models.TextChoices):
     UNREACHABLE = "unreachable", "Unreachable"
 
 
+class NodeQuerySet(models.QuerySet):
+    def with_usage(self) -> NodeQuerySet:
+        """Annotate used_cpu / used_memory: what the node's live replicas ask for.
+
+        A replica asks for its version's request, or the configured default when the
+        version's config names none.
+        """
+        from django.conf import settings
+        from django.db.models import Case, DecimalField, Sum, Value, When
+        from django.db.models.functions import Coalesce
+
+        from orchestration.quantities import parse_memory
+
+        live = Q(replicas__state__in=["pending", "starting", "ready", "draining"])
+        default_cpu = Decimal(str(settings.REPLICA_DEFAULT_CPU))
+        default_mem = parse_memory(settings.REPLICA_DEFAULT_MEMORY)
+        return self.annotate(
+            used_cpu=Coalesce(
+                Sum(
+                    Case(
+                        When(
+                            live,
+                            then=Coalesce(
+                                "replicas__model_version__cpu_request", Value(default_cpu)
+                            ),
+                        ),
+                        default=Value(Decimal(0)),
+                        output_field=DecimalField(max_digits=10, decimal_places=3),
+                    )
+                ),
+                Value(Decimal(0)),
+                output_field=DecimalField(max_digits=10, decimal_places=3),
+            ),
+            used_memory=Coalesce(
+                Sum(
+                    Case(
+                        When(
+                            live,
+                            then=Coalesce(
+                                "replicas__model_version__memory_request_bytes", Value(default_mem)
+                            ),
+                        ),
+                        default=Value(0),
+                        output_field=models.BigIntegerField(),
+                    )
+                ),
+                Value(0),
+                output_field=models.BigIntegerField(),
+            ),
+        )
+
+
 class Node(models.Model):
     """One Docker engine that runs replicas of the nodepool's deployments."""
 
@@ -124,6 +176,8 @@ class Node(models.Model):
     last_seen = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    objects = NodeQuerySet.as_manager()
+
     class Meta:
         ordering = ["nodepool", "name"]
         constraints = [
@@ -144,3 +198,13 @@ class Node(models.Model):
     @property
     def memory_display(self) -> str:
         return format_memory(self.memory_capacity_bytes)
+
+    @property
+    def free_cpu(self) -> Decimal:
+        """Needs with_usage()."""
+        return self.cpu_capacity - self.used_cpu
+
+    @property
+    def free_memory(self) -> int:
+        """Needs with_usage()."""
+        return self.memory_capacity_bytes - self.used_memory

@@ -1,0 +1,21 @@
+.PHONY: run test lint format bench base-image
+
+run:  ## Run the product: web, worker and beat (Ctrl-C stops them all)
+	scripts/run
+
+test:  ## The whole test suite (installs what it needs on a fresh machine)
+	scripts/test
+
+lint:
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	.venv/bin/ruff format .
+	.venv/bin/ruff check --fix .
+
+base-image:
+	scripts/build-base-image
+
+bench:
+	.venv/bin/python bench/predict_bench.py

@@ -1,0 +1,34 @@
+"""Tell the predict routers that a deployment's ready replicas changed.
+
+Routers keep each deployment's ready replicas in memory and refresh them after a short
+time-to-live; when Redis is configured, a published message refreshes them at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+
+from django.conf import settings
+
+log = logging.getLogger(__name__)
+CHANNEL = "orchestration:routing"
+
+
+@cache
+def _redis():
+    if not settings.REDIS_URL:
+        return None
+    import redis
+
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=2, socket_connect_timeout=2)
+
+
+def changed(deployment_id: int) -> None:
+    client = _redis()
+    if client is None:
+        return
+    try:
+        client.publish(CHANNEL, str(deployment_id))
+    except Exception as exc:  # noqa: BLE001 - routers still refresh on their TTL
+        log.warning("could not publish a routing change: %s", exc)

@@ -1,0 +1,96 @@
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from django.core.exceptions import ImproperlyConfigured
+
+from orchestration import env
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_bool_parsing(monkeypatch):
+    monkeypatch.setenv("X_FLAG", "yes")
+    assert env.env_bool("X_FLAG", False) is True
+    monkeypatch.setenv("X_FLAG", "0")
+    assert env.env_bool("X_FLAG", True) is False
+    monkeypatch.setenv("X_FLAG", "maybe")
+    with pytest.raises(ImproperlyConfigured, match="X_FLAG must be a boolean"):
+        env.env_bool("X_FLAG", False)
+
+
+def test_int_and_float_parsing(monkeypatch):
+    monkeypatch.setenv("X_NUM", "12")
+    assert env.env_int("X_NUM", 1) == 12
+    monkeypatch.setenv("X_NUM", "twelve")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be an integer"):
+        env.env_int("X_NUM", 1)
+    monkeypatch.setenv("X_NUM", "-1")
+    with pytest.raises(ImproperlyConfigured, match="at least 0"):
+        env.env_int("X_NUM", 1, minimum=0)
+    monkeypatch.setenv("X_NUM", "1.5s")
+    with pytest.raises(ImproperlyConfigured, match="X_NUM must be a number"):
+        env.env_float("X_NUM", 1.0)
+
+
+def test_list_and_url(monkeypatch):
+    monkeypatch.setenv("X_HOSTS", "a.example, b.example,,")
+    assert env.env_list("X_HOSTS", []) == ["a.example", "b.example"]
+    monkeypatch.setenv("X_URL", "ftp://nope")
+    with pytest.raises(ImproperlyConfigured, match="X_URL must be a URL"):
+        env.env_url("X_URL", "redis://x", schemes=("redis",))
+
+
+def test_database_url_forms(tmp_path):
+    pg = env.parse_database_url(
+        "DATABASE_URL",
+        "postgresql://u:p%40ss@db.example:6543/app?sslmode=require",
+        base_dir=tmp_path,
+    )
+    assert pg["ENGINE"] == "django.db.backends.postgresql"
+    assert (pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "app",
+        "u",
+        "p@ss",
+        "db.example",
+        "6543",
+    )
+    assert pg["OPTIONS"] == {"sslmode": "require"}
+    rel = env.parse_database_url("DATABASE_URL", "sqlite:///var/db.sqlite3", base_dir=tmp_path)
+    assert rel["NAME"] == str(tmp_path / "var/db.sqlite3")
+    absolute = env.parse_database_url("DATABASE_URL", "sqlite:////tmp/x.db", base_dir=tmp_path)
+    assert absolute["NAME"] == "/tmp/x.db"
+    for bad, message in [
+        ("mysql://x/y", "must start with postgresql://"),
+        ("postgresql://host", "must name a database"),
+        ("postgresql://host:notaport/db", "invalid port"),
+        ("sqlite:///", "must name a SQLite file"),
+    ]:
+        with pytest.raises(ImproperlyConfigured, match=message):
+            env.parse_database_url("DATABASE_URL", bad, base_dir=tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "perhaps"),
+        ("DATABASE_URL", "mysql://nope/db"),
+        ("CELERY_BROKER_URL", "kafka://x"),
+        ("DOCKER_URL", "docker.sock"),
+        ("UPLOAD_MAX_FILES", "many"),
+    ],
+)
+def test_malformed_environment_stops_startup(name, value):
+    """A real start-up (`manage.py check`) fails with a message naming the variable."""
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", name: value, "ORCHESTRATION_VAR_DIR": str(ROOT / "var")},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    assert "ImproperlyConfigured" in result.stderr
+    assert name in result.stderr
