@@ -208,3 +208,41 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
             return value
         time.sleep(interval)
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
+
+
+@pytest.fixture
+def version_from_example(db):
+    """A model version made from `examples/<name>` and built into an image for real."""
+    from django.core.files.base import ContentFile
+
+    from orchestration.catalog.models import BuildStatus, Model, ModelVersion
+    from orchestration.catalog.tasks import build_model_version
+    from orchestration.catalog.upload import UploadLimits, load_upload, pack_folder
+
+    def make(owner, name: str = "sentiment", *, build: bool = True):
+        upload = load_upload(ROOT / "examples" / name, Path(_tmpdir()) / "x", UploadLimits())
+        model, _ = Model.objects.get_or_create(
+            owner=owner, slug=upload.model_id, defaults={"description": upload.description}
+        )
+        version = ModelVersion(
+            model=model,
+            config=upload.config,
+            content_hash=upload.content_hash,
+            cpu_request=upload.cpu,
+            memory_request_bytes=upload.memory_bytes,
+        )
+        version.upload.save("upload.tar.gz", ContentFile(pack_folder(upload.root)), save=False)
+        version.save()
+        if build:
+            build_model_version.apply(args=(version.pk,))
+            version.refresh_from_db()
+            assert version.build_status == BuildStatus.READY, version.build_log[-3000:]
+        return model, version
+
+    return make
+
+
+def _tmpdir() -> str:
+    import tempfile
+
+    return tempfile.mkdtemp(prefix="example-")

@@ -174,7 +174,10 @@ def _plan(deployment_id: int) -> tuple[list[int], list[int], int | None]:
 
         if len(current) > wanted_new:
             # Scale in: newest first; a pending one has no container and goes at once.
-            excess = sorted(current, key=lambda r: (r.state == ReplicaState.READY, r.created_at))
+            excess = sorted(
+                current,
+                key=lambda r: (r.state == ReplicaState.READY, -r.created_at.timestamp(), -r.pk),
+            )
             to_drain += excess[: len(current) - wanted_new]
 
         created = 0

@@ -1,0 +1,321 @@
+"""The autoscaling policy of one deployment, as a pure function.
+
+`decide` takes the settings, the time, the current replica count, recent traffic and recent
+decisions, and returns the next `Decision`. It has no clock, no I/O and no Django: the
+caller (the Celery autoscale task, the what-if simulator, tests) supplies everything.
+
+Semantics (times in seconds; inputs sorted by ``at`` ascending; entries after ``now`` ignored;
+``EPS`` = 1 µs tolerance on every time comparison):
+
+1. **Wanted count.** ``avg`` = mean ``in_flight`` of the samples with ``at`` in
+   ``(now - traffic_history_seconds, now]`` (0 when there are none; with a timeframe of 0 the
+   latest sample at or before ``now`` is used). ``raw = ceil(avg / target_concurrency)``
+   (0 when ``avg`` is 0). ``wanted = clamp(raw, min, max)``. When min is 0 and replicas are
+   running, ``wanted`` may be 0 only if the deployment is *idle*: no sample with
+   ``requests > 0`` or ``in_flight > 0`` in ``(now - Z, now]``, where
+   ``Z = max(scale_to_zero_delay_seconds, scale_down_delay_seconds)``, and the traffic passed
+   reaches back to ``now - Z`` (some sample at or before it), so that missing data never
+   counts as idleness. Otherwise the floor is 1 while replicas are running.
+2. **Settings clamp.** ``current > max`` → ``max`` at once ("settings: clamp to max").
+3. **Cold start.** ``current == 0`` and ``waiting_requests > 0`` → ``max(1, wanted)`` at once;
+   the scale-up delay does not apply.
+4. ``current < min`` → ``min`` at once ("settings: clamp to min").
+5. **Scale to zero.** ``current >= 1`` and ``wanted == 0`` (only possible as in 1) → 0 at once.
+6. **Scale up** (``wanted > current``). A decision's ``wanted`` holds until the next decision.
+   Walking back from the decision being made now through ``history``, every decision must
+   want more than ``current`` until one at or before ``now - scale_up_delay_seconds`` is
+   reached; that one closes the window. Any decision wanting ``<= current`` on the way, or
+   history running out first, means *hold*. The new count is the smallest ``wanted`` in that
+   window (the closing decision included), so a count is only reached once it has been wanted
+   for the whole delay.
+7. **Scale down** (``wanted < current``): the same with ``scale_down_delay_seconds``, "wanting
+   fewer than ``current``", and the *largest* ``wanted`` in the window; never below min.
+8. A delay of 0 acts at once (the new count is ``wanted``). Otherwise: hold
+   (``applied = current``).
+
+Because a change needs one direction to be wanted without a break for the whole delay, a
+load oscillating faster than the delays causes no change (no flapping).
+
+Cost: ``decide`` bisects the inputs to ``now`` and then reads only the tail it needs, so
+passing long histories is cheap, and nothing is sorted. Callers should pass traffic samples
+with ``at >= now - traffic_lookback_seconds(settings)`` and decisions with
+``at >= now - history_lookback_seconds(settings)``; both include a margin of
+`LOOKBACK_MARGIN_SECONDS` so that the sample or decision just before a window's start (which
+closes the window) is included.
+"""
+
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, fields
+from typing import Any
+
+__all__ = [
+    "LOOKBACK_MARGIN_SECONDS",
+    "AutoscaleSettings",
+    "Decision",
+    "TrafficSample",
+    "decide",
+    "history_lookback_seconds",
+    "traffic_lookback_seconds",
+]
+
+EPS = 1e-6
+LOOKBACK_MARGIN_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class AutoscaleSettings:
+    """The autoscale settings of one deployment (see the spec's "Autoscale settings")."""
+
+    min_replicas: int = 1
+    max_replicas: int = 5
+    scale_down_delay_seconds: float = 300
+    traffic_history_seconds: float = 300
+    scale_up_delay_seconds: float = 300
+    scale_to_zero_delay_seconds: float = 1800
+    target_concurrency: float = 4
+
+    @classmethod
+    def from_object(cls, source: Any) -> AutoscaleSettings:
+        """Build settings from a mapping or an object with same-named attributes.
+
+        Missing fields and ``None`` values take the defaults, so a model instance, a form's
+        ``cleaned_data`` or an API payload can be passed as is.
+        """
+        values: dict[str, Any] = {}
+        for field in fields(cls):
+            if isinstance(source, Mapping):
+                value = source.get(field.name)
+            else:
+                value = getattr(source, field.name, None)
+            if value is not None:
+                values[field.name] = value
+        return cls(**values)
+
+    @property
+    def bounds(self) -> tuple[int, int]:
+        """(min, max) made consistent: max >= 1, 0 <= min <= max."""
+        hi = max(1, int(self.max_replicas))
+        lo = min(max(0, int(self.min_replicas)), hi)
+        return lo, hi
+
+    @property
+    def idle_seconds_before_zero(self) -> float:
+        """How long a min-0 deployment must be idle before its last replica goes."""
+        return max(
+            float(self.scale_to_zero_delay_seconds), float(self.scale_down_delay_seconds), 0.0
+        )
+
+
+@dataclass(frozen=True)
+class TrafficSample:
+    """Traffic over one sample interval ending at ``at``."""
+
+    at: float
+    in_flight: float  # average number of requests in flight over the interval
+    requests: int = 0  # requests that arrived in the interval
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One autoscaler decision."""
+
+    at: float
+    wanted: int  # the clamped count wanted at that moment
+    applied: int  # the replica count after the decision
+    reason: str  # human readable; starts with "hold" when the count stays
+
+
+def traffic_lookback_seconds(settings: AutoscaleSettings) -> float:
+    """How far back `decide` reads traffic: pass samples with ``at >= now - this``."""
+    return (
+        max(float(settings.traffic_history_seconds), settings.idle_seconds_before_zero)
+        + LOOKBACK_MARGIN_SECONDS
+    )
+
+
+def history_lookback_seconds(settings: AutoscaleSettings) -> float:
+    """How far back `decide` reads decisions: pass decisions with ``at >= now - this``."""
+    return (
+        max(float(settings.scale_up_delay_seconds), float(settings.scale_down_delay_seconds), 0.0)
+        + LOOKBACK_MARGIN_SECONDS
+    )
+
+
+def _at(item: TrafficSample | Decision) -> float:
+    return item.at
+
+
+def _secs(value: float) -> str:
+    """Seconds for a reason text: whole numbers without decimals."""
+    value = max(0.0, value)
+    rounded = round(value)
+    if abs(value - rounded) < 0.05:
+        return str(int(rounded))
+    return f"{value:.1f}"
+
+
+def _average_in_flight(
+    traffic: Sequence[TrafficSample], end: int, now: float, timeframe: float
+) -> float:
+    if end <= 0:
+        return 0.0
+    if timeframe <= 0:
+        return max(0.0, float(traffic[end - 1].in_flight))
+    start = now - timeframe
+    total = 0.0
+    count = 0
+    i = end - 1
+    while i >= 0:
+        sample = traffic[i]
+        if sample.at - start <= EPS:
+            break
+        total += sample.in_flight
+        count += 1
+        i -= 1
+    if count == 0:
+        return 0.0
+    return max(0.0, total / count)
+
+
+def _replicas_for(avg: float, target: float, hi: int) -> int:
+    if avg <= 0:
+        return 0
+    if target <= 0:
+        return hi
+    return max(1, math.ceil(avg / target - 1e-9))
+
+
+def _idle(
+    traffic: Sequence[TrafficSample], end: int, now: float, delay: float
+) -> tuple[bool, float]:
+    """Whether there was no traffic in (now - delay, now], and for how long it was idle.
+
+    Idleness is only established when the samples reach back to ``now - delay``.
+    """
+    if delay <= 0:
+        return True, 0.0
+    start = now - delay
+    i = end - 1
+    earliest = now
+    while i >= 0:
+        sample = traffic[i]
+        if sample.at - start <= EPS:
+            return True, now - sample.at
+        if sample.requests > 0 or sample.in_flight > 0:
+            return False, now - sample.at
+        earliest = sample.at
+        i -= 1
+    return False, now - earliest
+
+
+def _window(
+    history: Sequence[Decision],
+    end: int,
+    now: float,
+    delay: float,
+    current: int,
+    wanted: int,
+    up: bool,
+) -> tuple[bool, int, float]:
+    """Walk back through history while decisions want more (up) / fewer (down) than current.
+
+    Returns (window covered, smallest (up) / largest (down) wanted in it, start of the streak).
+    """
+    best = wanted
+    first_at = now
+    if delay <= 0:
+        return True, best, first_at
+    start = now - delay
+    i = end - 1
+    while i >= 0:
+        decision = history[i]
+        w = decision.wanted
+        if up:
+            if w <= current:
+                break
+            if w < best:
+                best = w
+        else:
+            if w >= current:
+                break
+            if w > best:
+                best = w
+        first_at = decision.at
+        if decision.at - start <= EPS:
+            return True, best, first_at
+        i -= 1
+    return False, best, first_at
+
+
+def decide(
+    settings: AutoscaleSettings,
+    now: float,
+    current: int,
+    traffic: Sequence[TrafficSample],
+    history: Sequence[Decision],
+    waiting_requests: int = 0,
+) -> Decision:
+    """Decide the replica count at ``now``; see the module docstring for the exact rules.
+
+    ``traffic`` and ``history`` must be sorted by ``at`` ascending; entries after ``now`` are
+    ignored. ``waiting_requests`` counts requests waiting for a replica (used at 0 replicas).
+    """
+    lo, hi = settings.bounds
+    current = max(0, int(current))
+    t_end = bisect_right(traffic, now + EPS, key=_at)
+    avg = _average_in_flight(traffic, t_end, now, float(settings.traffic_history_seconds))
+    raw = _replicas_for(avg, float(settings.target_concurrency), hi)
+    wanted = min(max(raw, lo), hi)
+
+    idle_hold: str | None = None
+    if wanted == 0 and current >= 1:
+        idle_delay = settings.idle_seconds_before_zero
+        idle, idle_for = _idle(traffic, t_end, now, idle_delay)
+        if not idle:
+            wanted = 1
+            idle_hold = (
+                f"hold: scale-to-zero delay not reached "
+                f"(idle {_secs(idle_for)} s of {_secs(idle_delay)} s)"
+            )
+
+    def result(applied: int, reason: str) -> Decision:
+        return Decision(at=now, wanted=wanted, applied=applied, reason=reason)
+
+    if current > hi:
+        return result(hi, "settings: clamp to max")
+    if current == 0 and waiting_requests > 0:
+        new = max(1, wanted)
+        return result(new, f"cold start: request waiting at 0 replicas (0→{new})")
+    if current < lo:
+        return result(lo, "settings: clamp to min")
+    if current >= 1 and wanted == 0:
+        return result(
+            0, f"scale to zero: no traffic for {_secs(settings.idle_seconds_before_zero)} s"
+        )
+    if wanted == current:
+        if idle_hold is not None and current == 1:
+            return result(current, idle_hold)
+        return result(current, f"hold: {current} wanted and running")
+
+    up = wanted > current
+    delay = float(settings.scale_up_delay_seconds if up else settings.scale_down_delay_seconds)
+    h_end = bisect_right(history, now + EPS, key=_at)
+    covered, best, first_at = _window(history, h_end, now, delay, current, wanted, up)
+    word = "up" if up else "down"
+    if not covered:
+        return result(
+            current,
+            f"hold: scale-{word} delay not reached "
+            f"(wanted {wanted} for {_secs(now - first_at)} s of {_secs(delay)} s)",
+        )
+    new = min(max(best, lo), hi)
+    if delay <= 0:
+        return result(new, f"scale {word} {current}→{new}: wanted {wanted} (no scale-{word} delay)")
+    cmp = "≥" if up else "≤"
+    return result(
+        new, f"scale {word} {current}→{new}: wanted {cmp}{new} for {_secs(now - first_at)} s"
+    )

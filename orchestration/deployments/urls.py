@@ -1,0 +1,15 @@
+"""Deployment URLs under /deployments/ (the id "new" is reserved for the deploy form)."""
+
+from django.urls import path
+
+from orchestration.deployments import views
+
+app_name = "deployments"
+
+urlpatterns = [
+    path("", views.deployment_list, name="list"),
+    path("new/", views.deployment_create, name="create"),
+    path("<slug:slug>/", views.deployment_detail, name="detail"),
+    path("<slug:slug>/edit/", views.deployment_edit, name="edit"),
+    path("<slug:slug>/delete/", views.deployment_delete, name="delete"),
+]

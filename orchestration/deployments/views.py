@@ -1,0 +1,283 @@
+"""Deployment pages: the list, the deploy form, a deployment's page, edit and delete."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+from django_htmx.http import HttpResponseClientRedirect
+
+from orchestration.clusters.forms import add_model_errors
+from orchestration.deployments.forms import (
+    DEPLOYMENT_CONSTRAINT_FIELDS,
+    ID_TAKEN,
+    DeploymentCreateForm,
+    DeploymentEditForm,
+    already_deployed_error,
+)
+from orchestration.deployments.models import (
+    Deployment,
+    DeploymentStatus,
+    ReplicaState,
+)
+from orchestration.nodepools.models import NodeStatus
+from orchestration.nodepools.views import nodepool_deployments
+from orchestration.portal.htmx import htmx_partial, render_htmx
+
+LIVE_TARGET = "live"
+# While any replica or the deployment itself is in one of these, the page polls.
+MOVING_REPLICA_STATES = (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaState.DRAINING)
+MOVING_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING, DeploymentStatus.DELETING)
+
+
+def _owned_deployments(user) -> QuerySet[Deployment]:
+    return (
+        Deployment.objects.owned_by(user)
+        .select_related("model", "model_version", "nodepool__cluster")
+        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
+    )
+
+
+def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
+    """The user's deployment by id; anyone else's is a 404 so its existence does not leak."""
+    deployment = _owned_deployments(request.user).filter(slug=slug).first()
+    if deployment is None:
+        raise Http404("No such deployment")
+    return deployment
+
+
+@require_http_methods(["GET"])
+def deployment_list(request: HttpRequest) -> HttpResponse:
+    deployments = _owned_deployments(request.user).order_by("slug")
+    return render(
+        request, "deployments/list.html", {"section": "deployments", "deployments": deployments}
+    )
+
+
+# -- the deploy form -------------------------------------------------------------------
+
+SECTION_TEMPLATES = {
+    "model-section": "deployments/_model_section.html",
+    "compute-section": "deployments/_compute_section.html",
+}
+
+
+def _initial_from(params: QueryDict) -> dict[str, str]:
+    """Choices already made, from the query string (?model=&cluster=&nodepool=&version=)
+    or from a form re-rendered without JavaScript."""
+    initial = {k: v for k, v in params.items() if k != "csrfmiddlewaretoken" and v != ""}
+    if "version" in initial:
+        initial.setdefault("model_version", initial.pop("version"))
+    return initial
+
+
+def _compute_details(form: DeploymentCreateForm, user) -> dict:
+    """What the details beside the Cluster and Nodepool choices show."""
+    nodepool = form.selected_nodepool
+    context: dict = {"cluster_nodepool_count": None, "nodepool_nodes": [], "running_here": []}
+    if form.selected_cluster is not None:
+        context["cluster_nodepool_count"] = form.selected_cluster.nodepools.count()
+    if nodepool is not None:
+        nodes = list(nodepool.nodes.all())
+        context["nodepool_nodes"] = nodes
+        context["nodepool_ready_nodes"] = sum(n.status == NodeStatus.READY for n in nodes)
+        context["running_here"] = nodepool_deployments(nodepool, user)
+    return context
+
+
+def _deploy_form_page(request: HttpRequest, form: DeploymentCreateForm) -> HttpResponse:
+    context = {
+        "section": "deployments",
+        "form": form,
+        "has_models": form.fields["model"].queryset.exists(),
+        **_compute_details(form, request.user),
+    }
+    for target, template in SECTION_TEMPLATES.items():
+        if htmx_partial(request, target):
+            return render_htmx(request, "deployments/create.html", template, context, target=target)
+    return render_htmx(request, "deployments/create.html", "deployments/create.html", context)
+
+
+def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | None:
+    """Create the deployment from a valid form; on a constraint error, mark the form."""
+    data = form.cleaned_data
+    deployment = Deployment(
+        owner=request.user,
+        slug=data["slug"],
+        description=data["description"],
+        model=data["model"],
+        model_version=data["model_version"],
+        nodepool=data["nodepool"],
+        # The autoscaler takes over from here; start at the minimum the user asked for.
+        desired_replicas=data["min_replicas"],
+        **{name: data[name] for name in form.SETTINGS},
+    )
+    try:
+        deployment.full_clean()
+    except ValidationError as exc:
+        add_model_errors(form, exc, Deployment, DEPLOYMENT_CONSTRAINT_FIELDS)
+        return None
+    try:
+        with transaction.atomic():
+            deployment.save()
+            deployment.record(
+                "created",
+                f"Deployed {deployment.model.slug} v{deployment.model_version.number} "
+                f"on {deployment.nodepool} with {deployment.min_replicas}–"
+                f"{deployment.max_replicas} replicas",
+                actor=request.user,
+            )
+            deployment.request_reconcile()
+    except IntegrityError:
+        # Another request created the same (model, nodepool) or id between our check and
+        # our insert; the database constraint refused ours. Say which, as the form would.
+        existing = Deployment.objects.filter(
+            model=deployment.model, nodepool=deployment.nodepool
+        ).first()
+        if existing is not None:
+            form.add_error("nodepool", already_deployed_error(existing))
+        else:
+            form.add_error("slug", ID_TAKEN)
+        return None
+    return deployment
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_create(request: HttpRequest) -> HttpResponse:
+    # "_refresh" is the no-JavaScript "Update choices" button: re-render with the model
+    # and cluster picked so far, without validating a half-filled form.
+    if request.method == "POST" and "_refresh" not in request.POST:
+        form = DeploymentCreateForm(request.POST, user=request.user)
+        if form.is_valid():
+            deployment = _create(request, form)
+            if deployment is not None:
+                messages.success(
+                    request,
+                    f"Deploying {deployment.model.slug} as {deployment.slug}: "
+                    f"its replicas are starting on {deployment.nodepool}.",
+                )
+                return redirect(deployment.nodepool)
+    else:
+        params = request.POST if request.method == "POST" else request.GET
+        form = DeploymentCreateForm(user=request.user, initial=_initial_from(params))
+    return _deploy_form_page(request, form)
+
+
+# -- one deployment ----------------------------------------------------------------------
+
+
+def _is_moving(deployment: Deployment, replicas: list) -> bool:
+    return deployment.status in MOVING_STATUSES or any(
+        r.state in MOVING_REPLICA_STATES for r in replicas
+    )
+
+
+@require_http_methods(["GET"])
+def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    try:
+        deployment = _get_deployment_for_user(request, slug)
+    except Http404:
+        if htmx_partial(request, LIVE_TARGET):
+            # The poll outlived the deployment (deleted meanwhile): leave the page
+            # instead of polling a 404 forever.
+            messages.info(request, f"Deployment {slug} no longer exists.")
+            return HttpResponseClientRedirect(reverse("deployments:list"))
+        raise
+    replicas = list(
+        deployment.replicas.exclude(state=ReplicaState.STOPPED)
+        .select_related("node")
+        .order_by("created_at", "id")
+    )
+    context = {
+        "section": "deployments",
+        "deployment": deployment,
+        "replicas": replicas,
+        "polling": _is_moving(deployment, replicas),
+        "events": deployment.events.select_related("actor")[:50],
+        "nodepool": deployment.nodepool,
+        "cluster": deployment.nodepool.cluster,
+    }
+    return render_htmx(
+        request, "deployments/detail.html", "deployments/_live.html", context, target=LIVE_TARGET
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
+    deployment = _get_deployment_for_user(request, slug)
+    if deployment.status == DeploymentStatus.DELETING:
+        messages.error(request, f"Deployment {slug} is being deleted and cannot change.")
+        return redirect(deployment)
+    form = DeploymentEditForm(request.POST or None, deployment=deployment)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        changes = [
+            f"{form.fields[name].label.lower()} {form.initial[name]} → {data[name]}"
+            for name in (*form.SETTINGS, "description")
+            if data[name] != form.initial[name]
+        ]
+        if data["model_version"].pk != deployment.model_version_id:
+            changes.append(
+                f"version v{deployment.model_version.number} → v{data['model_version'].number}"
+            )
+        for name in (*form.SETTINGS, "description", "model_version"):
+            setattr(deployment, name, data[name])
+        # Keep the autoscaler's target inside the new bounds right away.
+        deployment.desired_replicas = min(
+            max(deployment.desired_replicas, deployment.min_replicas), deployment.max_replicas
+        )
+        try:
+            deployment.full_clean()
+        except ValidationError as exc:
+            add_model_errors(form, exc, Deployment, DEPLOYMENT_CONSTRAINT_FIELDS)
+        else:
+            with transaction.atomic():
+                deployment.save()
+                deployment.record(
+                    "updated",
+                    "Changed " + ", ".join(changes) if changes else "Saved without changes",
+                    actor=request.user,
+                )
+                deployment.request_reconcile()
+            messages.success(request, f"Deployment {slug} saved; replicas follow the new settings.")
+            return redirect(deployment)
+    return render(
+        request,
+        "deployments/edit.html",
+        {
+            "section": "deployments",
+            "form": form,
+            "deployment": deployment,
+            "nodepool": deployment.nodepool,
+            "cluster": deployment.nodepool.cluster,
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def deployment_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    deployment = _get_deployment_for_user(request, slug)
+    if request.method == "POST":
+        with transaction.atomic():
+            deployment.request_delete(actor=request.user)
+        messages.success(
+            request,
+            f"Deleting deployment {slug}: its replicas are being stopped, then it disappears.",
+        )
+        return redirect("deployments:list")
+    return render(
+        request,
+        "deployments/delete.html",
+        {
+            "section": "deployments",
+            "deployment": deployment,
+            "live_replicas": deployment.replicas.live().count(),
+        },
+    )
+
+
