@@ -178,7 +178,6 @@ REPLICA_DEFAULT_MEMORY = env_str("REPLICA_DEFAULT_MEMORY", "512Mi")
 # Upload limits: an archive over these is refused before anything is stored.
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000, minimum=1)
 UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 500 * 1024 * 1024, minimum=1)
-DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Prediction.
@@ -186,6 +185,8 @@ PREDICT_TIMEOUT = env_float("PREDICT_TIMEOUT", 60.0, minimum=0.1)
 COLD_START_TIMEOUT = env_float("COLD_START_TIMEOUT", 180.0, minimum=0.0)
 PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 REDIS_URL = env_str("REDIS_URL", "")
+# The predict body is checked against PREDICT_MAX_BYTES (413) before Django's own limit.
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, PREDICT_MAX_BYTES + 1024)
 
 LOGGING = {
     "version": 1,

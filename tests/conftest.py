@@ -189,6 +189,7 @@ def celery_worker_process(transactional_db, settings):
         stderr=subprocess.STDOUT,
         text=True,
     )
+    proc.env = env
     yield proc
     proc.terminate()
     try:
@@ -246,3 +247,58 @@ def _tmpdir() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="example-")
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def asgi_server(celery_worker_process):
+    """The real ASGI server (uvicorn) in a process, on the test database and broker queue."""
+    import httpx
+
+    port = free_port()
+    env = dict(celery_worker_process.env)
+    env.setdefault("COLD_START_TIMEOUT", "120")
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "orchestration.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+
+    def up():
+        try:
+            return httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return proc.poll() is not None
+
+    wait_for(up, timeout=30, message="uvicorn to answer")
+    if proc.poll() is not None:
+        raise RuntimeError(proc.stdout.read())
+    yield url
+    proc.terminate()
+    try:
+        out, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, _ = proc.communicate()
+    sys.stderr.write(out[-4000:])

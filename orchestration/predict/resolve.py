@@ -1,0 +1,242 @@
+"""Which deployment serves a prediction: the caller's selector, or the shared deployment.
+
+Resolved targets and authenticated keys are cached briefly in memory, so the steady
+state of the predict path makes no database query.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from asgiref.sync import sync_to_async
+from django.db import IntegrityError, transaction
+
+from orchestration.accounts.models import AccessToken, hash_token
+
+CACHE_SECONDS = 5.0
+
+
+class PredictError(Exception):
+    """An error the caller gets as JSON: HTTP status, Clarifai status code, description."""
+
+    def __init__(self, http_status: int, code: int, description: str, details: str = "") -> None:
+        super().__init__(description)
+        self.http_status = http_status
+        self.code = code
+        self.description = description
+        self.details = details
+
+
+# Clarifai status codes (clarifai_grpc status_code_pb2), so clients recognise them.
+SUCCESS = 10000
+FAILURE = 10020
+KEY_INVALID = 11008
+KEY_NOT_FOUND = 11009
+INVALID_REQUEST = 11102
+MODEL_DOES_NOT_EXIST = 21200
+MODEL_PREDICTION_FAILED = 21313
+MODEL_DEPLOYING = 21351
+MODEL_BUSY = 21354
+DEPLOYMENT_DOES_NOT_EXIST = 25900
+
+
+@dataclass(frozen=True)
+class Caller:
+    user_id: int
+    username: str
+
+
+@dataclass(frozen=True)
+class Target:
+    deployment_id: int
+    deployment_slug: str
+    model_slug: str
+    version_id: str
+
+
+_keys: dict[str, tuple[float, Caller | None]] = {}
+_targets: dict[tuple, tuple[float, Target]] = {}
+
+
+def forget_key(plain_or_hash: str) -> None:
+    _keys.pop(plain_or_hash, None)
+    _keys.clear()
+
+
+async def caller_from_key(header: str) -> Caller:
+    if not header:
+        raise PredictError(
+            401, KEY_NOT_FOUND, "Missing API key", "Send 'Authorization: Key <token>'"
+        )
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() not in ("key", "bearer") or not token.strip():
+        raise PredictError(401, KEY_INVALID, "Invalid API key", "Use 'Authorization: Key <token>'")
+    digest = hash_token(token.strip())
+    now = time.monotonic()
+    cached = _keys.get(digest)
+    if cached is None or cached[0] < now:
+        caller = await _lookup_key(token.strip())
+        _keys[digest] = (now + CACHE_SECONDS, caller)
+    else:
+        caller = cached[1]
+    if caller is None:
+        raise PredictError(401, KEY_INVALID, "Invalid API key", "The key is unknown or revoked")
+    return caller
+
+
+@sync_to_async
+def _lookup_key(token: str) -> Caller | None:
+    user = AccessToken.authenticate(token)
+    return Caller(user.pk, user.username) if user else None
+
+
+async def target_for(
+    caller: Caller,
+    *,
+    user_id: str | None,
+    model_slug: str | None,
+    version_id: str | None,
+    deployment_slug: str | None,
+    selector: dict | None,
+) -> Target:
+    if user_id not in (None, "me", caller.username):
+        # Another user's resources: answer as if they do not exist.
+        what = "Deployment" if deployment_slug else "Model"
+        code = DEPLOYMENT_DOES_NOT_EXIST if deployment_slug else MODEL_DOES_NOT_EXIST
+        raise PredictError(404, code, f"{what} does not exist")
+    key = (caller.user_id, model_slug, version_id, deployment_slug, _freeze(selector))
+    now = time.monotonic()
+    cached = _targets.get(key)
+    if cached is not None and cached[0] >= now:
+        return cached[1]
+    target = await _resolve(caller, model_slug, version_id, deployment_slug, selector or {})
+    _targets[key] = (now + CACHE_SECONDS, target)
+    return target
+
+
+def _freeze(value):
+    if isinstance(value, dict):
+        return tuple(sorted((k, _freeze(v)) for k, v in value.items()))
+    if isinstance(value, list):
+        return tuple(_freeze(v) for v in value)
+    return value
+
+
+@sync_to_async
+def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Target:
+    from orchestration.catalog.models import Model
+    from orchestration.deployments.models import Deployment
+
+    deployments = Deployment.objects.filter(owner_id=caller.user_id).select_related(
+        "model", "model_version"
+    )
+    if deployment_slug is None and "deployment" in selector:
+        chosen = selector["deployment"]
+        if chosen.get("user_id") not in (None, "", "me", caller.username):
+            raise PredictError(404, DEPLOYMENT_DOES_NOT_EXIST, "Deployment does not exist")
+        deployment_slug = chosen["id"]
+    if deployment_slug is not None:
+        deployment = deployments.filter(slug=deployment_slug).first()
+        if deployment is None or deployment.status == "deleting":
+            raise PredictError(
+                404, DEPLOYMENT_DOES_NOT_EXIST, "Deployment does not exist", deployment_slug
+            )
+        if model_slug is not None and deployment.model.slug != model_slug:
+            raise PredictError(
+                400,
+                INVALID_REQUEST,
+                "The deployment serves another model",
+                f"deployment {deployment.slug} serves model {deployment.model.slug}",
+            )
+        return _check_version(deployment, version_id)
+
+    model = Model.objects.filter(owner_id=caller.user_id, slug=model_slug).first()
+    if model is None:
+        raise PredictError(404, MODEL_DOES_NOT_EXIST, "Model does not exist", model_slug or "")
+    if "nodepool" in selector:
+        pool = selector["nodepool"]
+        cluster = pool.get("compute_cluster") or {}
+        if cluster.get("user_id") not in (None, "", "me", caller.username):
+            raise PredictError(404, DEPLOYMENT_DOES_NOT_EXIST, "Nodepool does not exist")
+        deployment = (
+            deployments.filter(model=model, nodepool__slug=pool["id"])
+            .filter(nodepool__cluster__slug=cluster["id"])
+            .first()
+        )
+        if deployment is None:
+            raise PredictError(
+                404,
+                DEPLOYMENT_DOES_NOT_EXIST,
+                "This model has no deployment on that nodepool",
+                f"{cluster['id']}/{pool['id']}",
+            )
+        return _check_version(deployment, version_id)
+    return _check_version(_shared_deployment(caller, model, version_id), version_id)
+
+
+def _check_version(deployment, version_id: str | None) -> Target:
+    if version_id is not None and deployment.model_version.version_id != version_id:
+        raise PredictError(
+            400,
+            INVALID_REQUEST,
+            "The deployment serves another model version",
+            f"deployment {deployment.slug} serves version {deployment.model_version.version_id}",
+        )
+    if deployment.model_version.build_status == "failed":
+        raise PredictError(
+            503, MODEL_DEPLOYING, "The model version's image build failed", deployment.slug
+        )
+    return Target(
+        deployment.pk, deployment.slug, deployment.model.slug, deployment.model_version.version_id
+    )
+
+
+def _shared_deployment(caller: Caller, model, version_id: str | None):
+    """The model's deployment on the shared nodepool, created on first use (min 0)."""
+    from orchestration.deployments.models import Deployment
+    from orchestration.nodepools.shared import shared_nodepool
+
+    pool = shared_nodepool()
+    existing = (
+        Deployment.objects.filter(model=model, nodepool=pool)
+        .select_related("model", "model_version")
+        .first()
+    )
+    if existing is not None:
+        return existing
+    version = (
+        model.versions.filter(version_id=version_id).first()
+        if version_id
+        else (model.latest_ready_version() or model.latest_version())
+    )
+    if version is None:
+        raise PredictError(
+            404, MODEL_DOES_NOT_EXIST, "Model version does not exist", version_id or ""
+        )
+    slug = f"{model.slug}-shared"[:64]
+    try:
+        with transaction.atomic():
+            deployment = Deployment.objects.create(
+                owner_id=caller.user_id,
+                slug=slug,
+                description="Shared deployment, created on first use",
+                model=model,
+                model_version=version,
+                nodepool=pool,
+                min_replicas=0,
+                max_replicas=5,
+                desired_replicas=0,
+                status="idle",
+            )
+            deployment.record(
+                "created", "Shared deployment created on first prediction", source="router"
+            )
+    except IntegrityError:
+        # Another request created it at the same moment (or the slug is taken).
+        deployment = Deployment.objects.filter(model=model, nodepool=pool).first()
+        if deployment is None:
+            raise PredictError(
+                409, FAILURE, "Cannot create the shared deployment", f"ID {slug} is taken"
+            ) from None
+    return Deployment.objects.select_related("model", "model_version").get(pk=deployment.pk)

@@ -1,0 +1,247 @@
+"""Routing a prediction to one ready replica of a deployment, on the async path.
+
+Each web process keeps the ready replicas of every deployment it has served in memory
+and refreshes them after a short time-to-live, when Redis announces a change, or when a
+replica refuses a connection. So the steady state makes no database query per request.
+It picks the replica with the fewest in-flight requests, retries a refused connection
+once on another replica, and on a deployment with no ready replica asks for one at once
+(cold start) and waits for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+
+import httpx
+from asgiref.sync import sync_to_async
+from django.conf import settings
+
+from orchestration.predict import traffic
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Backend:
+    replica_id: int
+    address: str
+
+
+@dataclass
+class _Pool:
+    backends: list[Backend]
+    expires: float
+
+
+@dataclass
+class RouteResult:
+    status: int
+    body: dict
+    backend: Backend | None = None
+    attempts: int = 0
+    cold_start: bool = False
+
+
+class ModelError(Exception):
+    """The model itself raised: its message goes back to the caller."""
+
+
+class NoReplica(Exception):
+    """No replica became ready in time, or none answered."""
+
+    def __init__(self, message: str, *, deploying: bool) -> None:
+        super().__init__(message)
+        self.deploying = deploying
+
+
+@dataclass
+class Router:
+    ttl: float = 2.0
+    _pools: dict[int, _Pool] = field(default_factory=dict)
+    _in_flight: dict[int, int] = field(default_factory=dict)
+    _client: httpx.AsyncClient | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+
+    def _http(self) -> httpx.AsyncClient:
+        loop = asyncio.get_running_loop()
+        if self._client is None or self._loop is not loop:
+            # A client belongs to one event loop (tests run one loop per test).
+            self._client = httpx.AsyncClient(
+                timeout=httpx.Timeout(settings.PREDICT_TIMEOUT, connect=2.0),
+                limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+            )
+            self._loop = loop
+            self._cold_start_locks = {}
+        return self._client
+
+    def invalidate(self, deployment_id: int | None = None) -> None:
+        if deployment_id is None:
+            self._pools.clear()
+        else:
+            self._pools.pop(deployment_id, None)
+
+    async def backends(self, deployment_id: int, *, refresh: bool = False) -> list[Backend]:
+        pool = self._pools.get(deployment_id)
+        now = time.monotonic()
+        if pool is None or refresh or pool.expires < now:
+            found = await _load_ready(deployment_id)
+            pool = _Pool(found, now + self.ttl)
+            self._pools[deployment_id] = pool
+        return pool.backends
+
+    def _pick(self, backends: list[Backend], exclude: set[int]) -> Backend | None:
+        candidates = [b for b in backends if b.replica_id not in exclude]
+        if not candidates:
+            return None
+        if len(candidates) == 1:
+            return candidates[0]
+        # Power of two choices: nearly as good as the global minimum, without herding.
+        a, b = random.sample(candidates, 2)
+        return (
+            a if self._in_flight.get(a.replica_id, 0) <= self._in_flight.get(b.replica_id, 0) else b
+        )
+
+    async def predict(self, deployment_id: int, inputs: list[dict]) -> RouteResult:
+        """Send inputs to one replica; returns the runner's outputs or raises."""
+        traffic.started(deployment_id)
+        try:
+            return await self._predict(deployment_id, inputs)
+        finally:
+            traffic.finished(deployment_id)
+
+    async def _predict(self, deployment_id: int, inputs: list[dict]) -> RouteResult:
+        backends = await self.backends(deployment_id)
+        cold = False
+        if not backends:
+            backends = await self._cold_start(deployment_id)
+            cold = True
+        tried: set[int] = set()
+        client = self._http()
+        for attempt in (1, 2):
+            backend = self._pick(backends, tried)
+            if backend is None:
+                backends = await self.backends(deployment_id, refresh=True)
+                backend = self._pick(backends, tried)
+                if backend is None:
+                    break
+            tried.add(backend.replica_id)
+            self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
+            try:
+                response = await client.post(
+                    f"http://{backend.address}/predict", json={"inputs": inputs}
+                )
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                # The replica is gone or going: forget the pool and try another once.
+                log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
+                self.invalidate(deployment_id)
+                backends = [b for b in backends if b.replica_id != backend.replica_id]
+                continue
+            finally:
+                self._in_flight[backend.replica_id] -= 1
+            return _interpret(response, backend, attempt, cold)
+        raise NoReplica("no replica of this deployment answered; try again", deploying=False)
+
+    async def _cold_start(self, deployment_id: int) -> list[Backend]:
+        lock = self._cold_start_locks.setdefault(deployment_id, asyncio.Lock())
+        async with lock:
+            # Only the first waiter in this process asks; the database update is
+            # conditional, so other processes asking at once still start one replica.
+            backends = await self.backends(deployment_id, refresh=True)
+            if backends:
+                return backends
+            await _request_replica(deployment_id)
+        deadline = time.monotonic() + settings.COLD_START_TIMEOUT
+        while time.monotonic() < deadline:
+            await asyncio.sleep(0.25)
+            backends = await self.backends(deployment_id, refresh=True)
+            if backends:
+                return backends
+        raise NoReplica(
+            "the model is deploying: no replica was ready within "
+            f"{settings.COLD_START_TIMEOUT:.0f} s",
+            deploying=True,
+        )
+
+
+def _interpret(response: httpx.Response, backend: Backend, attempt: int, cold: bool) -> RouteResult:
+    try:
+        body = response.json()
+    except ValueError:
+        body = {"error": response.text[:500]}
+    if response.status_code == 200 and isinstance(body, dict):
+        return RouteResult(200, body, backend, attempt, cold)
+    message = body.get("error") if isinstance(body, dict) else None
+    if response.status_code == 503:
+        raise NoReplica(message or "the replica is not ready", deploying=True)
+    raise ModelError(message or f"the replica answered HTTP {response.status_code}")
+
+
+@sync_to_async
+def _load_ready(deployment_id: int) -> list[Backend]:
+    from orchestration.deployments.models import Replica, ReplicaState
+
+    rows = Replica.objects.filter(
+        deployment_id=deployment_id, state=ReplicaState.READY
+    ).values_list("pk", "address")
+    return [Backend(pk, address) for pk, address in rows if address]
+
+
+@sync_to_async
+def _request_replica(deployment_id: int) -> None:
+    from django.utils import timezone
+
+    from orchestration.deployments.models import Deployment, ScalingDecision
+    from orchestration.deployments.tasks import reconcile_deployment
+
+    claimed = Deployment.objects.filter(pk=deployment_id, desired_replicas=0).update(
+        desired_replicas=1
+    )
+    if claimed:
+        deployment = Deployment.objects.get(pk=deployment_id)
+        deployment.record("cold_start", "A request is waiting: starting a replica", source="router")
+        ScalingDecision.objects.create(
+            deployment=deployment,
+            at=timezone.now(),
+            wanted=1,
+            applied=1,
+            reason="cold start: request waiting at 0 replicas",
+        )
+    # Also when already wanted: a replica may have failed; reconcile is idempotent.
+    reconcile_deployment.delay(deployment_id)
+
+
+router = Router(ttl=2.0)
+
+
+def start_change_listener() -> None:
+    """Listen for replica changes on Redis pub/sub in a thread (when REDIS_URL is set)."""
+    if not settings.REDIS_URL or getattr(start_change_listener, "started", False):
+        return
+    start_change_listener.started = True
+    import threading
+
+    import redis
+
+    from orchestration.deployments.routing_state import CHANNEL
+
+    def listen() -> None:
+        while True:
+            try:
+                client = redis.Redis.from_url(settings.REDIS_URL)
+                pubsub = client.pubsub(ignore_subscribe_messages=True)
+                pubsub.subscribe(CHANNEL)
+                for message in pubsub.listen():
+                    try:
+                        router.invalidate(int(message["data"]))
+                    except (TypeError, ValueError):
+                        router.invalidate()
+            except Exception as exc:  # noqa: BLE001 - keep listening; the TTL covers gaps
+                log.warning("routing change listener: %s", exc)
+                time.sleep(2)
+
+    threading.Thread(target=listen, name="routing-changes", daemon=True).start()

@@ -1,0 +1,190 @@
+"""The Clarifai-compatible predict endpoints (SPEC.md), served on the async path."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from datetime import UTC, datetime
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+
+from orchestration.predict import resolve
+from orchestration.predict.resolve import PredictError
+from orchestration.predict.router import ModelError, NoReplica, router, start_change_listener
+
+log = logging.getLogger(__name__)
+MAX_INPUTS = 128
+
+
+@login_not_required
+@csrf_exempt
+async def model_outputs(
+    request: HttpRequest,
+    model_id: str,
+    version_id: str | None = None,
+    user_id: str | None = None,
+    app_id: str | None = None,
+) -> JsonResponse:
+    return await _handle(request, user_id=user_id, model_slug=model_id, version_id=version_id)
+
+
+@login_not_required
+@csrf_exempt
+async def deployment_outputs(
+    request: HttpRequest, user_id: str, deployment_id: str
+) -> JsonResponse:
+    return await _handle(request, user_id=user_id, deployment_slug=deployment_id)
+
+
+async def _handle(request: HttpRequest, **where) -> JsonResponse:
+    try:
+        if request.method != "POST":
+            raise PredictError(405, resolve.INVALID_REQUEST, "Use POST")
+        start_change_listener()
+        caller = await resolve.caller_from_key(request.headers.get("Authorization", ""))
+        inputs, selector = parse_body(request)
+        target = await resolve.target_for(
+            caller,
+            user_id=where.get("user_id"),
+            model_slug=where.get("model_slug"),
+            version_id=where.get("version_id"),
+            deployment_slug=where.get("deployment_slug"),
+            selector=selector,
+        )
+        body, headers = await run_prediction(target, inputs)
+        return JsonResponse(body, headers=headers)
+    except PredictError as exc:
+        return error_response(exc)
+    except Exception:
+        log.exception("predict failed")
+        return error_response(PredictError(500, resolve.FAILURE, "Internal error"))
+
+
+def error_response(exc: PredictError) -> JsonResponse:
+    return JsonResponse(
+        {"status": {"code": exc.code, "description": exc.description, "details": exc.details}},
+        status=exc.http_status,
+    )
+
+
+def parse_body(request: HttpRequest) -> tuple[list[dict], dict | None]:
+    length = int(request.headers.get("Content-Length") or 0)
+    if length > settings.PREDICT_MAX_BYTES:
+        raise PredictError(
+            413,
+            resolve.INVALID_REQUEST,
+            "Request too large",
+            f"the body is {length} bytes; the limit is {settings.PREDICT_MAX_BYTES}",
+        )
+    try:
+        raw = request.body
+    except Exception as exc:  # RequestDataTooBig and friends
+        raise PredictError(413, resolve.INVALID_REQUEST, "Request too large", str(exc)) from None
+    if len(raw) > settings.PREDICT_MAX_BYTES:
+        raise PredictError(413, resolve.INVALID_REQUEST, "Request too large")
+    try:
+        body = json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PredictError(400, resolve.INVALID_REQUEST, "Malformed JSON body", str(exc)) from None
+    if not isinstance(body, dict):
+        raise PredictError(400, resolve.INVALID_REQUEST, "The body must be a JSON object")
+    inputs = body.get("inputs")
+    if not isinstance(inputs, list) or not inputs:
+        raise PredictError(400, resolve.INVALID_REQUEST, "'inputs' must be a non-empty list")
+    if len(inputs) > MAX_INPUTS:
+        raise PredictError(400, resolve.INVALID_REQUEST, f"At most {MAX_INPUTS} inputs per request")
+    cleaned = []
+    for index, item in enumerate(inputs):
+        if not isinstance(item, dict) or not isinstance(item.get("data"), dict):
+            raise PredictError(
+                400,
+                resolve.INVALID_REQUEST,
+                f"inputs[{index}] must be an object with a 'data' object",
+            )
+        input_id = item.get("id")
+        if input_id is not None and not isinstance(input_id, str):
+            raise PredictError(400, resolve.INVALID_REQUEST, f"inputs[{index}].id must be a string")
+        cleaned.append({"id": input_id or uuid.uuid4().hex, "data": item["data"]})
+    return cleaned, _selector(body.get("runner_selector"))
+
+
+def _selector(value) -> dict | None:
+    if value is None or value == {}:
+        return None
+    bad = PredictError(
+        400,
+        resolve.INVALID_REQUEST,
+        "Malformed runner_selector",
+        "use {'deployment': {'id': ...}} or "
+        "{'nodepool': {'id': ..., 'compute_cluster': {'id': ...}}}",
+    )
+    if not isinstance(value, dict):
+        raise bad
+    if isinstance(value.get("deployment"), dict):
+        deployment = value["deployment"]
+        if not isinstance(deployment.get("id"), str) or not deployment["id"]:
+            raise bad
+        if not isinstance(deployment.get("user_id", ""), str):
+            raise bad
+        return {"deployment": deployment}
+    if isinstance(value.get("nodepool"), dict):
+        pool = value["nodepool"]
+        cluster = pool.get("compute_cluster")
+        if not isinstance(pool.get("id"), str) or not isinstance(cluster, dict):
+            raise bad
+        if not isinstance(cluster.get("id"), str) or not isinstance(
+            cluster.get("user_id", ""), str
+        ):
+            raise bad
+        return {"nodepool": pool}
+    raise bad
+
+
+async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[dict, dict]:
+    """Route the inputs and shape the Clarifai response; raises PredictError."""
+    started = time.perf_counter()
+    try:
+        result = await router.predict(target.deployment_id, [i["data"] for i in inputs])
+    except ModelError as exc:
+        raise PredictError(
+            422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)
+        ) from None
+    except NoReplica as exc:
+        code = resolve.MODEL_DEPLOYING if exc.deploying else resolve.MODEL_BUSY
+        description = "Model is deploying" if exc.deploying else "Model is busy, please retry"
+        raise PredictError(503, code, description, str(exc)) from None
+    outputs = result.body.get("outputs")
+    if not isinstance(outputs, list) or len(outputs) != len(inputs):
+        raise PredictError(
+            502, resolve.MODEL_PREDICTION_FAILED, "The model returned malformed outputs"
+        )
+    created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    ok = {"code": resolve.SUCCESS, "description": "Ok"}
+    body = {
+        "status": ok,
+        "outputs": [
+            {
+                "id": uuid.uuid4().hex,
+                "status": ok,
+                "created_at": created,
+                "model": {"id": target.model_slug, "model_version": {"id": target.version_id}},
+                "input": {"id": item["id"], "data": item["data"]},
+                "data": data if isinstance(data, dict) else {},
+            }
+            for item, data in zip(inputs, outputs, strict=True)
+        ],
+    }
+    elapsed = (time.perf_counter() - started) * 1000
+    headers = {
+        "X-Deployment": target.deployment_slug,
+        "X-Replica": str(result.backend.replica_id) if result.backend else "",
+        "X-Latency-Ms": f"{elapsed:.1f}",
+    }
+    if result.cold_start:
+        headers["X-Cold-Start"] = "1"
+    return body, headers
