@@ -16,6 +16,7 @@ BEAT_SCHEDULE = {
     "probe-nodes": ("orchestration.nodepools.tasks.probe_all_nodes", "NODE_PROBE_INTERVAL"),
     "reconcile-all": ("orchestration.deployments.tasks.reconcile_all", "RECONCILE_INTERVAL"),
     "autoscale": ("orchestration.deployments.tasks.autoscale_all", "AUTOSCALE_INTERVAL"),
+    "prune-history": ("orchestration.deployments.tasks.prune_history", "PRUNE_INTERVAL"),
 }
 
 

@@ -163,6 +163,8 @@ CELERY_TIMEZONE = TIME_ZONE
 NODE_PROBE_INTERVAL = env_float("NODE_PROBE_INTERVAL", 30.0, minimum=1.0)
 RECONCILE_INTERVAL = env_float("RECONCILE_INTERVAL", 15.0, minimum=1.0)
 AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
+TRAFFIC_FLUSH_SECONDS = env_float("TRAFFIC_FLUSH_SECONDS", 5.0, minimum=0.1)
+PRUNE_INTERVAL = env_float("PRUNE_INTERVAL", 600.0, minimum=10.0)
 
 # Docker: the engine that backs the built-in `shared` nodepool, and how replicas are reached.
 DOCKER_URL = env_url(

@@ -546,6 +546,32 @@ def reconcile_all() -> int:
 
 
 @shared_task(ignore_result=True)
+def autoscale_all() -> int:
+    """Evaluate every deployment's autoscaling policy; reconcile the ones that change."""
+    from orchestration.deployments.autoscale import evaluate_all
+
+    changes = evaluate_all()
+    for change in changes:
+        deployment = Deployment.objects.filter(pk=change.deployment_id).first()
+        if deployment is None:
+            continue
+        deployment.record(
+            "autoscale",
+            f"Replicas {change.before} → {change.after}: {change.reason}",
+            source="autoscaler",
+        )
+        reconcile_deployment.delay(change.deployment_id)
+    return len(changes)
+
+
+@shared_task(ignore_result=True)
+def prune_history() -> int:
+    from orchestration.deployments.autoscale import prune
+
+    return prune()
+
+
+@shared_task(ignore_result=True)
 def reconcile_nodepool(nodepool_id: int) -> None:
     for deployment_id in (
         Deployment.objects.active()

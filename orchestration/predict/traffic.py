@@ -10,7 +10,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-FLUSH_SECONDS = 5.0
+from django.conf import settings
 
 
 @dataclass
@@ -118,7 +118,7 @@ def _ensure_flusher() -> None:
 
         log = logging.getLogger(__name__)
         while True:
-            time.sleep(FLUSH_SECONDS)
+            time.sleep(settings.TRAFFIC_FLUSH_SECONDS)
             try:
                 flush()
             except Exception as exc:  # noqa: BLE001 - counters keep counting; next flush retries

@@ -1,0 +1,195 @@
+"""One autoscaler tick over every active deployment, with a fixed number of queries.
+
+The policy itself (`orchestration.autoscaling.policy.decide`) is pure; this module feeds
+it from the database and applies what it returns. Decisions are stored only when the
+wanted or applied count changes: the policy treats a decision as holding until the next
+one, so the stored history means the same as one row per tick, at a fraction of the rows.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import (
+    Case,
+    F,
+    OuterRef,
+    PositiveIntegerField,
+    Q,
+    Subquery,
+    Value,
+    When,
+)
+from django.utils import timezone
+
+from orchestration.autoscaling.policy import (
+    AutoscaleSettings,
+    Decision,
+    TrafficSample,
+    decide,
+    history_lookback_seconds,
+    traffic_lookback_seconds,
+)
+from orchestration.deployments.models import (
+    AUTOSCALE_DEFAULTS,
+    Deployment,
+    DeploymentStatus,
+    ScalingDecision,
+)
+from orchestration.deployments.models import TrafficSample as TrafficRow
+
+BUCKET_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class Change:
+    deployment_id: int
+    before: int
+    after: int
+    reason: str
+
+
+def settings_of(deployment: Deployment) -> AutoscaleSettings:
+    return AutoscaleSettings(**{name: getattr(deployment, name) for name in AUTOSCALE_DEFAULTS})
+
+
+def bucketed(rows, *, start: float, now: float, dense_from: float) -> list[TrafficSample]:
+    """Sum samples from several web processes per bucket; zero-fill recent empty buckets.
+
+    Processes only write samples when there was traffic, so without the zero buckets an
+    average over the scaling timeframe would count only the busy moments.
+    """
+    buckets: dict[float, list[float]] = defaultdict(lambda: [0.0, 0])
+    for at, in_flight, requests, interval in rows:
+        key = math.floor(at / BUCKET_SECONDS) * BUCKET_SECONDS
+        # Time-weighted: flushes of any length, from any number of processes, add up.
+        buckets[key][0] += in_flight * min(interval, BUCKET_SECONDS) / BUCKET_SECONDS
+        buckets[key][1] += requests
+    first_dense = math.floor(max(dense_from, start) / BUCKET_SECONDS) * BUCKET_SECONDS
+    key = first_dense
+    while key <= now:
+        buckets.setdefault(key, [0.0, 0])
+        key += BUCKET_SECONDS
+    # An anchor at the start says "no traffic before this", so an idle deployment can
+    # reach its scale-to-zero delay even though idle time writes no samples.
+    buckets.setdefault(math.floor(start / BUCKET_SECONDS) * BUCKET_SECONDS, [0.0, 0])
+    return [
+        TrafficSample(at=min(key + BUCKET_SECONDS, now), in_flight=v[0], requests=int(v[1]))
+        for key, v in sorted(buckets.items())
+    ]
+
+
+def evaluate_all(now: datetime | None = None) -> list[Change]:
+    """Decide every active deployment's replica count; apply and record the changes."""
+    now = now or timezone.now()
+    t_now = now.timestamp()
+    deployments = list(
+        Deployment.objects.exclude(status=DeploymentStatus.DELETING)
+        .exclude(model_version__build_status="failed")
+        .only("pk", "created_at", "desired_replicas", *AUTOSCALE_DEFAULTS)
+    )
+    if not deployments:
+        return []
+    configs = {d.pk: settings_of(d) for d in deployments}
+    traffic_span = max(traffic_lookback_seconds(s) for s in configs.values())
+    history_span = max(history_lookback_seconds(s) for s in configs.values())
+    traffic_cutoff = now - timedelta(seconds=traffic_span)
+    history_cutoff = now - timedelta(seconds=history_span)
+
+    samples: dict[int, list] = defaultdict(list)
+    for deployment_id, at, in_flight, requests, interval in TrafficRow.objects.filter(
+        at__gt=traffic_cutoff, at__lte=now
+    ).values_list("deployment_id", "at", "in_flight", "requests", "interval_seconds"):
+        samples[deployment_id].append((at.timestamp(), in_flight, requests, interval))
+
+    # The decision just before the window closes it, however old: fetch it per deployment.
+    previous = ScalingDecision.objects.filter(
+        deployment=OuterRef("pk"), at__lt=history_cutoff
+    ).order_by("-at", "-pk")
+    previous_ids = [
+        pk
+        for pk in Deployment.objects.filter(pk__in=configs)
+        .annotate(prev=Subquery(previous.values("pk")[:1]))
+        .values_list("prev", flat=True)
+        if pk
+    ]
+    history: dict[int, list[Decision]] = defaultdict(list)
+    for deployment_id, at, wanted, applied, reason in (
+        ScalingDecision.objects.filter(Q(at__gte=history_cutoff) | Q(pk__in=previous_ids))
+        .filter(deployment_id__in=configs)
+        .order_by("at", "pk")
+        .values_list("deployment_id", "at", "wanted", "applied", "reason")
+    ):
+        history[deployment_id].append(Decision(at.timestamp(), wanted, applied, reason))
+
+    new_rows: list[ScalingDecision] = []
+    changes: list[Change] = []
+    for deployment in deployments:
+        config = configs[deployment.pk]
+        start = max(deployment.created_at.timestamp(), t_now - traffic_lookback_seconds(config))
+        traffic = bucketed(
+            samples.get(deployment.pk, ()),
+            start=start,
+            now=t_now,
+            dense_from=t_now - float(config.traffic_history_seconds) - BUCKET_SECONDS,
+        )
+        past = history.get(deployment.pk, [])
+        current = deployment.desired_replicas
+        decision = decide(config, t_now, current, traffic, past)
+        last = past[-1] if past else None
+        if last is None or (last.wanted, last.applied) != (decision.wanted, decision.applied):
+            new_rows.append(
+                ScalingDecision(
+                    deployment_id=deployment.pk,
+                    at=now,
+                    wanted=decision.wanted,
+                    applied=decision.applied,
+                    reason=decision.reason[:300],
+                )
+            )
+        if decision.applied != current:
+            changes.append(Change(deployment.pk, current, decision.applied, decision.reason))
+
+    if new_rows:
+        ScalingDecision.objects.bulk_create(new_rows, batch_size=500)
+    applied = _apply(changes)
+    return [c for c in changes if c.deployment_id in applied]
+
+
+def _apply(changes: list[Change]) -> set[int]:
+    """One UPDATE for all changes, each only if nobody changed the count meanwhile."""
+    if not changes:
+        return set()
+    guard = Q()
+    for change in changes:
+        guard |= Q(pk=change.deployment_id, desired_replicas=change.before)
+    candidates = set(Deployment.objects.filter(guard).values_list("pk", flat=True))
+    Deployment.objects.filter(guard).update(
+        desired_replicas=Case(
+            *[When(pk=c.deployment_id, then=Value(c.after)) for c in changes],
+            default=F("desired_replicas"),
+            output_field=PositiveIntegerField(),
+        )
+    )
+    return candidates
+
+
+def prune(older_than: timedelta = timedelta(hours=2)) -> int:
+    """Drop traffic samples and decisions the charts and the policy no longer read.
+
+    The latest decision of each deployment is kept, whatever its age, since the policy
+    treats it as holding until now.
+    """
+    cutoff = timezone.now() - older_than
+    deleted, _ = TrafficRow.objects.filter(at__lt=cutoff).delete()
+    latest = ScalingDecision.objects.filter(deployment=OuterRef("deployment")).order_by(
+        "-at", "-pk"
+    )
+    stale = ScalingDecision.objects.filter(at__lt=cutoff).exclude(
+        pk=Subquery(latest.values("pk")[:1])
+    )
+    removed, _ = stale.delete()
+    return deleted + removed
