@@ -1,0 +1,136 @@
+"""Benchmark: one autoscaler tick over 1,000 deployments, against a naive per-deployment loop.
+
+Run: .venv/bin/python bench/autoscale_bench.py [--deployments 1000]
+Uses DATABASE_URL (PostgreSQL recommended); everything it writes is rolled back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from datetime import timedelta
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth import get_user_model  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from orchestration.autoscaling.policy import Decision, TrafficSample, decide  # noqa: E402
+from orchestration.catalog.models import Model, ModelVersion  # noqa: E402
+from orchestration.clusters.models import Cluster  # noqa: E402
+from orchestration.deployments.autoscale import evaluate_all, settings_of  # noqa: E402
+from orchestration.deployments.models import Deployment, ScalingDecision  # noqa: E402
+from orchestration.deployments.models import TrafficSample as Row  # noqa: E402
+from orchestration.nodepools.models import Nodepool  # noqa: E402
+
+
+class Rollback(Exception):
+    pass
+
+
+def populate(n: int, now) -> None:
+    user = get_user_model().objects.create_user("bench-autoscale")
+    cluster = Cluster.objects.create(owner=user, slug="bench")
+    pool = Nodepool.objects.create(cluster=cluster, slug="bench")
+    models = Model.objects.bulk_create(Model(owner=user, slug=f"m{i}") for i in range(n))
+    versions = ModelVersion.objects.bulk_create(
+        ModelVersion(model=m, number=1, version_id=f"v{i}", content_hash="0", build_status="ready")
+        for i, m in enumerate(models)
+    )
+    deployments = Deployment.objects.bulk_create(
+        Deployment(
+            owner=user, slug=f"d{i}", model=m, model_version=v, nodepool=pool, desired_replicas=1
+        )
+        for i, (m, v) in enumerate(zip(models, versions, strict=True))
+    )
+    Deployment.objects.filter(owner=user).update(created_at=now - timedelta(hours=1))
+    # Five minutes of 5-second samples each, and a decision history.
+    Row.objects.bulk_create(
+        (
+            Row(
+                deployment=d,
+                at=now - timedelta(seconds=s),
+                interval_seconds=5,
+                requests=3,
+                in_flight=float(i % 12),
+            )
+            for i, d in enumerate(deployments)
+            for s in range(0, 300, 5)
+        ),
+        batch_size=5000,
+    )
+    ScalingDecision.objects.bulk_create(
+        ScalingDecision(
+            deployment=d, at=now - timedelta(seconds=400), wanted=1, applied=1, reason="hold"
+        )
+        for d in deployments
+    )
+
+
+def naive(now) -> int:
+    """The obvious loop: a few queries per deployment."""
+    changed = 0
+    t = now.timestamp()
+    for d in Deployment.objects.all():
+        config = settings_of(d)
+        traffic = [
+            TrafficSample(r.at.timestamp(), r.in_flight, r.requests)
+            for r in d.traffic.filter(at__gt=now - timedelta(seconds=2000)).order_by("at")
+        ]
+        history = [
+            Decision(x.at.timestamp(), x.wanted, x.applied, x.reason)
+            for x in d.decisions.order_by("at")
+        ]
+        decision = decide(config, t, d.desired_replicas, traffic, history)
+        changed += decision.applied != d.desired_replicas
+    return changed
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--deployments", type=int, default=1000)
+    parser.add_argument("--rounds", type=int, default=3)
+    args = parser.parse_args()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            populate(args.deployments, now)
+            ours, base = [], []
+            for r in range(args.rounds):
+                with CaptureQueriesContext(connection) as ctx:
+                    start = time.perf_counter()
+                    evaluate_all(now + timedelta(seconds=r))
+                    ours.append(time.perf_counter() - start)
+                queries = len(ctx.captured_queries)
+                start = time.perf_counter()
+                with CaptureQueriesContext(connection) as naive_ctx:
+                    naive(now + timedelta(seconds=r))
+                base.append(time.perf_counter() - start)
+            raise Rollback
+    except Rollback:
+        pass
+    best, best_base = min(ours), min(base)
+    print(f"database: {connection.vendor}; deployments: {args.deployments}")
+    print(f"one tick (evaluate_all): {best * 1000:.0f} ms, {queries} queries")
+    print(
+        f"naive per-deployment loop: {best_base * 1000:.0f} ms, "
+        f"{len(naive_ctx.captured_queries)} queries"
+    )
+    print(f"speed-up vs naive: {best_base / best:.1f}x")
+
+
+if __name__ == "__main__":
+    main()
