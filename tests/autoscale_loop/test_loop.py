@@ -79,7 +79,7 @@ def test_scale_up_waits_for_the_delay_then_applies(owner, world):
 
 def test_idle_deployment_scales_to_zero_after_its_delay(owner, world):
     now = timezone.now()
-    dep = _deploy(
+    _deploy(
         owner,
         world,
         "idle",
