@@ -190,19 +190,27 @@ class DeploymentCreateForm(DeploymentSettingsForm):
     )
     description = forms.CharField(label="Description", max_length=300, required=False)
     model = forms.ModelChoiceField(
-        label="Model", queryset=Model.objects.none(), to_field_name="slug",
+        label="Model",
+        queryset=Model.objects.none(),
+        to_field_name="slug",
         empty_label="Choose a model",
     )
     model_version = VersionChoiceField(
-        label="Version", queryset=ModelVersion.objects.none(), to_field_name="version_id",
+        label="Version",
+        queryset=ModelVersion.objects.none(),
+        to_field_name="version_id",
         empty_label="Choose a version",
     )
     cluster = ClusterChoiceField(
-        label="Cluster", queryset=Cluster.objects.none(), to_field_name="slug",
+        label="Cluster",
+        queryset=Cluster.objects.none(),
+        to_field_name="slug",
         empty_label="Choose a cluster",
     )
     nodepool = NodepoolChoiceField(
-        label="Nodepool", queryset=Nodepool.objects.none(), to_field_name="slug",
+        label="Nodepool",
+        queryset=Nodepool.objects.none(),
+        to_field_name="slug",
         empty_label="Choose a nodepool",
     )
 
@@ -216,6 +224,7 @@ class DeploymentCreateForm(DeploymentSettingsForm):
         create_url = reverse("deployments:create")
         for name, section in (
             ("model", "model-section"),
+            ("model_version", "model-section"),
             ("cluster", "compute-section"),
             ("nodepool", "compute-section"),
         ):
@@ -296,7 +305,9 @@ class DeploymentEditForm(DeploymentSettingsForm):
 
     description = forms.CharField(label="Description", max_length=300, required=False)
     model_version = VersionChoiceField(
-        label="Version", queryset=ModelVersion.objects.none(), to_field_name="version_id",
+        label="Version",
+        queryset=ModelVersion.objects.none(),
+        to_field_name="version_id",
         empty_label=None,
     )
 

@@ -279,5 +279,3 @@ def deployment_delete(request: HttpRequest, slug: str) -> HttpResponse:
             "live_replicas": deployment.replicas.live().count(),
         },
     )
-
-

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
 from urllib.parse import urlsplit
 
 from django import forms
@@ -102,6 +103,10 @@ class NodepoolForm(forms.ModelForm):
         return data
 
 
+def _plain(number: Decimal) -> Decimal:
+    return Decimal(format(number.normalize(), "f"))
+
+
 def _host_of(engine_url: str) -> str:
     host = urlsplit(engine_url).hostname
     return host or "127.0.0.1"
@@ -143,7 +148,8 @@ class NodeForm(forms.ModelForm):
         kwargs.setdefault(
             "initial",
             {
-                "cpu_capacity": nodepool.cpu_cores,
+                # 2, not 2.000: the nodepool's Decimal carries the column's places.
+                "cpu_capacity": _plain(nodepool.cpu_cores),
                 "memory_capacity_bytes": nodepool.memory_bytes,
                 "accelerators": nodepool.accelerators,
             },

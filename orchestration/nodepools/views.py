@@ -56,9 +56,7 @@ def nodepool_deployments(nodepool: Nodepool, user):
     return (
         Deployment.objects.filter(nodepool=nodepool, owner=user)
         .select_related("model", "model_version")
-        .annotate(
-            ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY))
-        )
+        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
         .order_by("slug")
     )
 
@@ -234,5 +232,3 @@ def node_delete(
         node.delete()
         messages.success(request, f"Node {node.name} removed from {nodepool.slug}.")
     return redirect(f"{nodepool.get_absolute_url()}#nodes")
-
-

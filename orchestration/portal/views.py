@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
+from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -29,8 +30,10 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
     user = request.user
-    deployments = Deployment.objects.owned_by(user).select_related(
-        "model", "model_version", "nodepool__cluster"
+    deployments = (
+        Deployment.objects.owned_by(user)
+        .select_related("model", "model_version", "nodepool__cluster")
+        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
     )
     ctx = {
         "counts": {

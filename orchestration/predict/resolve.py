@@ -13,6 +13,7 @@ from asgiref.sync import sync_to_async
 from django.db import IntegrityError, transaction
 
 from orchestration.accounts.models import AccessToken, hash_token
+from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
 CACHE_SECONDS = 5.0
 
@@ -87,6 +88,7 @@ async def caller_from_key(header: str) -> Caller:
 
 @sync_to_async
 def _lookup_key(token: str) -> Caller | None:
+    _fresh_connection()
     user = AccessToken.authenticate(token)
     return Caller(user.pk, user.username) if user else None
 
@@ -125,6 +127,7 @@ def _freeze(value):
 
 @sync_to_async
 def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Target:
+    _fresh_connection()
     from orchestration.catalog.models import Model
     from orchestration.deployments.models import Deployment
 

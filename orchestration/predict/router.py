@@ -21,6 +21,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from orchestration.predict import traffic
+from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +184,7 @@ def _interpret(response: httpx.Response, backend: Backend, attempt: int, cold: b
 
 @sync_to_async
 def _load_ready(deployment_id: int) -> list[Backend]:
+    _fresh_connection()
     from orchestration.deployments.models import Replica, ReplicaState
 
     rows = Replica.objects.filter(
@@ -193,6 +195,7 @@ def _load_ready(deployment_id: int) -> list[Backend]:
 
 @sync_to_async
 def _request_replica(deployment_id: int) -> None:
+    _fresh_connection()
     from django.utils import timezone
 
     from orchestration.deployments.models import Deployment, ScalingDecision

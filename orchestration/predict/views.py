@@ -42,12 +42,29 @@ async def deployment_outputs(
 
 
 async def _handle(request: HttpRequest, **where) -> JsonResponse:
+    if request.method != "POST":
+        return error_response(PredictError(405, resolve.INVALID_REQUEST, "Use POST"))
+    length = int(request.headers.get("Content-Length") or 0)
+    if length > settings.PREDICT_MAX_BYTES:
+        return error_response(_too_large(length))
     try:
-        if request.method != "POST":
-            raise PredictError(405, resolve.INVALID_REQUEST, "Use POST")
+        raw = request.body
+    except Exception as exc:  # RequestDataTooBig and friends
+        return error_response(
+            PredictError(413, resolve.INVALID_REQUEST, "Request too large", str(exc))
+        )
+    status, body, headers = await handle(request.headers.get("Authorization", ""), raw, **where)
+    return JsonResponse(body, status=status, headers=headers)
+
+
+async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, dict]:
+    """The whole predict request, shared by the Django views and the lean ASGI path."""
+    try:
         start_change_listener()
-        caller = await resolve.caller_from_key(request.headers.get("Authorization", ""))
-        inputs, selector = parse_body(request)
+        if len(raw) > settings.PREDICT_MAX_BYTES:
+            raise _too_large(len(raw))
+        caller = await resolve.caller_from_key(authorization)
+        inputs, selector = parse_body(raw)
         target = await resolve.target_for(
             caller,
             user_id=where.get("user_id"),
@@ -57,36 +74,32 @@ async def _handle(request: HttpRequest, **where) -> JsonResponse:
             selector=selector,
         )
         body, headers = await run_prediction(target, inputs)
-        return JsonResponse(body, headers=headers)
+        return 200, body, headers
     except PredictError as exc:
-        return error_response(exc)
+        return exc.http_status, error_body(exc), {}
     except Exception:
         log.exception("predict failed")
-        return error_response(PredictError(500, resolve.FAILURE, "Internal error"))
+        return 500, error_body(PredictError(500, resolve.FAILURE, "Internal error")), {}
 
 
-def error_response(exc: PredictError) -> JsonResponse:
-    return JsonResponse(
-        {"status": {"code": exc.code, "description": exc.description, "details": exc.details}},
-        status=exc.http_status,
+def _too_large(length: int) -> PredictError:
+    return PredictError(
+        413,
+        resolve.INVALID_REQUEST,
+        "Request too large",
+        f"the body is {length} bytes; the limit is {settings.PREDICT_MAX_BYTES}",
     )
 
 
-def parse_body(request: HttpRequest) -> tuple[list[dict], dict | None]:
-    length = int(request.headers.get("Content-Length") or 0)
-    if length > settings.PREDICT_MAX_BYTES:
-        raise PredictError(
-            413,
-            resolve.INVALID_REQUEST,
-            "Request too large",
-            f"the body is {length} bytes; the limit is {settings.PREDICT_MAX_BYTES}",
-        )
-    try:
-        raw = request.body
-    except Exception as exc:  # RequestDataTooBig and friends
-        raise PredictError(413, resolve.INVALID_REQUEST, "Request too large", str(exc)) from None
-    if len(raw) > settings.PREDICT_MAX_BYTES:
-        raise PredictError(413, resolve.INVALID_REQUEST, "Request too large")
+def error_body(exc: PredictError) -> dict:
+    return {"status": {"code": exc.code, "description": exc.description, "details": exc.details}}
+
+
+def error_response(exc: PredictError) -> JsonResponse:
+    return JsonResponse(error_body(exc), status=exc.http_status)
+
+
+def parse_body(raw: bytes) -> tuple[list[dict], dict | None]:
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError) as exc:

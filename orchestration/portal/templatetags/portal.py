@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from decimal import Decimal
 
@@ -76,3 +77,9 @@ def sort_header(label: str, key: str, current: str, url: str, target: str) -> di
         "arrow": "▲" if ascending else "▼" if descending else "",
         "title": "Sort Z–A" if ascending else "Sort A–Z",
     }
+
+
+@register.filter
+def pretty_json(value) -> str:
+    """A parsed config shown as indented JSON (keys in their uploaded order)."""
+    return json.dumps(value, indent=2, ensure_ascii=False, default=str)

@@ -1,0 +1,55 @@
+"""django-ninja auth classes: `Authorization: Key <token>`, or the browser session with CSRF."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest
+from ninja.security import APIKeyHeader
+from ninja.security.apikey import APIKeyCookie
+
+from orchestration.accounts.auth import has_authorization_header, user_from_request
+
+
+class KeyAuth(APIKeyHeader):
+    """`Authorization: Key <personal access token>`."""
+
+    param_name = "Authorization"
+    openapi_description = (
+        "A personal access token from the portal's API keys page, sent as "
+        "`Authorization: Key <token>`."
+    )
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        if not key:
+            return None
+        user = user_from_request(request, allow_session=False)
+        if user is not None:
+            request.user = user
+        return user
+
+
+class SessionAuth(APIKeyCookie):
+    """The portal's login session; unsafe methods need the CSRF token (`X-CSRFToken`)."""
+
+    param_name = settings.SESSION_COOKIE_NAME
+    openapi_description = (
+        "The portal's login session cookie; POST, PUT, PATCH and DELETE also need the "
+        "`X-CSRFToken` header."
+    )
+
+    def __init__(self) -> None:
+        super().__init__(csrf=True)
+
+    def _get_key(self, request: HttpRequest) -> str | None:
+        # A request that names a key is judged by the key alone.
+        if has_authorization_header(request):
+            return None
+        return super()._get_key(request)
+
+    def authenticate(self, request: HttpRequest, key: str | None):
+        if not key:
+            return None
+        return user_from_request(request, allow_session=True)
+
+
+AUTH = [KeyAuth(), SessionAuth()]

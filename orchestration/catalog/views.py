@@ -1,0 +1,169 @@
+"""Model pages: the model list and a model's tabs (Overview, Versions, Deployments)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.db import transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from orchestration.catalog.models import Model, ModelVersion
+from orchestration.clusters.views import deploy_url
+from orchestration.deployments.models import ReplicaState
+from orchestration.portal.htmx import htmx_partial, render_htmx
+
+TABS_TARGET = "model-tabs"
+
+# ?sort= on the Deployments tab: the URL's key -> ORDER BY. Only these keys reach the
+# database; ties break on the other columns so the order is stable between requests.
+DEPLOYMENT_SORTS: dict[str, tuple[str, ...]] = {
+    "deployment": ("slug",),
+    "-deployment": ("-slug",),
+    "cluster": ("nodepool__cluster__slug", "nodepool__slug", "slug"),
+    "-cluster": ("-nodepool__cluster__slug", "-nodepool__slug", "-slug"),
+    "nodepool": ("nodepool__slug", "nodepool__cluster__slug", "slug"),
+    "-nodepool": ("-nodepool__slug", "-nodepool__cluster__slug", "-slug"),
+}
+DEFAULT_DEPLOYMENT_SORT = "deployment"
+
+
+def _get_model_for_user(request: HttpRequest, slug: str) -> Model:
+    """The user's model by id; another user's is a 404 so its existence does not leak."""
+    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model")
+    return model
+
+
+def _is_image_model(model: Model) -> bool:
+    # model_type_id is free text from config.yaml ("visual-classifier", "image-to-text").
+    kind = model.model_type_id.lower()
+    return any(word in kind for word in ("image", "visual", "vision", "detector"))
+
+
+def _model_deployments(model: Model):
+    return model.deployments.select_related("model_version", "nodepool__cluster").annotate(
+        ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY))
+    )
+
+
+def _tab_page(request: HttpRequest, model: Model, tab: str, **extra) -> HttpResponse:
+    context = {
+        "section": "models",
+        "model": model,
+        "tab": tab,
+        "deploy_url": deploy_url(model=model.slug),
+        **extra,
+    }
+    return render_htmx(
+        request, "catalog/detail.html", "catalog/_tabs.html", context, target=TABS_TARGET
+    )
+
+
+@require_http_methods(["GET"])
+def model_list(request: HttpRequest) -> HttpResponse:
+    models = (
+        Model.objects.owned_by(request.user)
+        .annotate(
+            version_count=Count("versions", distinct=True),
+            deployment_count=Count("deployments", distinct=True),
+        )
+        .order_by("slug")
+    )
+    latest = {}
+    for version in ModelVersion.objects.filter(model__in=models).order_by("model_id", "-number"):
+        latest.setdefault(version.model_id, version)
+    rows = [(m, latest.get(m.pk)) for m in models]
+    return render(request, "catalog/list.html", {"section": "models", "rows": rows})
+
+
+@require_http_methods(["GET"])
+def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
+    """The Overview tab: what the model is, and the predict form."""
+    model = _get_model_for_user(request, slug)
+    return _tab_page(
+        request,
+        model,
+        "overview",
+        latest=model.latest_version(),
+        latest_ready=model.latest_ready_version(),
+        deployments=model.deployments.select_related("nodepool__cluster").order_by("slug"),
+        image_input=_is_image_model(model),
+    )
+
+
+@require_http_methods(["GET"])
+def model_versions(request: HttpRequest, slug: str) -> HttpResponse:
+    model = _get_model_for_user(request, slug)
+    versions = model.versions.annotate(deployment_count=Count("deployments")).order_by("-number")
+    return _tab_page(request, model, "versions", versions=versions)
+
+
+@require_http_methods(["GET"])
+def model_deployments(request: HttpRequest, slug: str) -> HttpResponse:
+    model = _get_model_for_user(request, slug)
+    sort = request.GET.get("sort", DEFAULT_DEPLOYMENT_SORT)
+    if sort not in DEPLOYMENT_SORTS:
+        sort = DEFAULT_DEPLOYMENT_SORT
+    deployments = _model_deployments(model).order_by(*DEPLOYMENT_SORTS[sort])
+    return _tab_page(request, model, "deployments", deployments=deployments, sort=sort)
+
+
+@require_http_methods(["GET"])
+def version_detail(request: HttpRequest, slug: str, version_id: str) -> HttpResponse:
+    model = _get_model_for_user(request, slug)
+    version = model.versions.filter(version_id=version_id).first()
+    if version is None:
+        raise Http404("No such version")
+    version.model = model
+    context = {
+        "section": "models",
+        "model": model,
+        "version": version,
+        "deployments": version.deployments.select_related("nodepool__cluster").order_by("slug"),
+        "deploy_url": deploy_url(model=model.slug, version=version.version_id),
+    }
+    return render_htmx(
+        request, "catalog/version.html", "catalog/_build.html", context, target="build"
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def model_delete(request: HttpRequest, slug: str) -> HttpResponse:
+    model = _get_model_for_user(request, slug)
+    # Deployments run the model's versions (PROTECT): they must be removed first.
+    blocking = model.deployments.select_related("nodepool__cluster").order_by("slug")
+    if request.method == "POST":
+        if blocking.exists():
+            messages.error(request, f"Model {model.slug} still has deployments; delete them first.")
+            return redirect("models:delete", model.slug)
+        uploads = [v.upload for v in model.versions.all() if v.upload]
+        with transaction.atomic():
+            model.delete()
+            # Stored archives are files, not rows: remove them only once the rows are gone.
+            for upload in uploads:
+                transaction.on_commit(lambda f=upload: f.storage.delete(f.name), robust=True)
+        messages.success(request, f"Model {slug} and its versions were deleted.")
+        return redirect("models:list")
+    return render(
+        request,
+        "catalog/delete.html",
+        {
+            "section": "models",
+            "model": model,
+            "blocking": blocking,
+            "version_count": model.versions.count(),
+        },
+    )
+
+
+@require_http_methods(["POST"])
+def predict(request: HttpRequest, slug: str) -> HttpResponse:
+    """Placeholder until the prediction route exists; the form and dropdown are real."""
+    model = _get_model_for_user(request, slug)
+    if htmx_partial(request):
+        return render(request, "catalog/_predict_result.html", {"model": model})
+    messages.info(request, "Prediction is not available yet")
+    return redirect(model)

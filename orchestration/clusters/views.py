@@ -1,0 +1,162 @@
+"""Compute pages: the cluster list, a cluster's page and its create/edit/delete forms."""
+
+from __future__ import annotations
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Count, Q
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from orchestration.clusters.forms import ClusterForm, add_model_errors, visible_clusters
+from orchestration.clusters.models import Cluster
+from orchestration.deployments.models import Deployment
+
+CLUSTER_CONSTRAINT_FIELDS = {"cluster_slug_unique_per_owner": "slug"}
+
+
+def can_edit_cluster(user, cluster: Cluster) -> bool:
+    """Owners edit their clusters; only staff touch the built-in shared one."""
+    if cluster.is_shared:
+        return bool(user.is_staff)
+    return cluster.owner_id == user.pk
+
+
+def _get_cluster_for_user(request: HttpRequest, slug: str) -> Cluster:
+    """The user's cluster (or the shared one) by id; anyone else's is a 404, not a 403,
+    so ids of other users' clusters do not leak."""
+    cluster = visible_clusters(request.user).filter(slug=slug).first()
+    if cluster is None:
+        raise Http404("No such cluster")
+    return cluster
+
+
+def _get_editable_cluster(request: HttpRequest, slug: str) -> Cluster:
+    cluster = _get_cluster_for_user(request, slug)
+    if not can_edit_cluster(request.user, cluster):
+        raise PermissionDenied("The shared cluster is managed by administrators.")
+    return cluster
+
+
+def deploy_url(**params: str) -> str:
+    """The deploy form with some choices made (cluster, nodepool, model)."""
+    query = urlencode({k: v for k, v in params.items() if v})
+    return reverse("deployments:create") + (f"?{query}" if query else "")
+
+
+@require_http_methods(["GET"])
+def cluster_list(request: HttpRequest) -> HttpResponse:
+    clusters = (
+        visible_clusters(request.user)
+        .annotate(nodepool_count=Count("nodepools", distinct=True))
+        .order_by("-is_shared", "slug")
+    )
+    has_own = any(not c.is_shared for c in clusters)
+    return render(
+        request,
+        "clusters/list.html",
+        {"section": "compute", "clusters": clusters, "has_own": has_own},
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def cluster_create(request: HttpRequest) -> HttpResponse:
+    # ?deploy=1 comes from the deploy form: after this, create a nodepool, then go back.
+    deploy = request.GET.get("deploy") == "1"
+    model_slug = request.GET.get("model", "")
+    form = ClusterForm(request.POST or None, owner=request.user)
+    if request.method == "POST" and form.is_valid():
+        cluster = form.save(commit=False)
+        cluster.owner = request.user
+        try:
+            cluster.full_clean()
+            with transaction.atomic():
+                cluster.save()
+        except ValidationError as exc:
+            add_model_errors(form, exc, Cluster, CLUSTER_CONSTRAINT_FIELDS)
+        except IntegrityError:
+            # Two submits raced past the check above; the database kept one.
+            form.add_error("slug", "You already have a cluster with this ID.")
+        else:
+            messages.success(request, f"Cluster {cluster.slug} created. Now add a nodepool to it.")
+            url = reverse("clusters:nodepool_create", args=[cluster.slug])
+            if deploy:
+                return redirect(f"{url}?{urlencode({'deploy': '1', 'model': model_slug})}")
+            return redirect(url)
+    return render(
+        request,
+        "clusters/form.html",
+        {"section": "compute", "form": form, "cluster": None, "deploy": deploy},
+    )
+
+
+@require_http_methods(["GET"])
+def cluster_detail(request: HttpRequest, cluster_slug: str) -> HttpResponse:
+    cluster = _get_cluster_for_user(request, cluster_slug)
+    nodepools = cluster.nodepools.annotate(
+        node_count=Count("nodes", distinct=True),
+        deployment_count=Count(
+            "deployments", filter=Q(deployments__owner=request.user), distinct=True
+        ),
+    ).order_by("slug")
+    return render(
+        request,
+        "clusters/detail.html",
+        {
+            "section": "compute",
+            "cluster": cluster,
+            "nodepools": nodepools,
+            "can_edit": can_edit_cluster(request.user, cluster),
+            "deploy_url": deploy_url(cluster=cluster.slug),
+        },
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def cluster_edit(request: HttpRequest, cluster_slug: str) -> HttpResponse:
+    cluster = _get_editable_cluster(request, cluster_slug)
+    form = ClusterForm(request.POST or None, instance=cluster, owner=cluster.owner)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, f"Cluster {cluster.slug} saved.")
+        return redirect(cluster)
+    return render(
+        request, "clusters/form.html", {"section": "compute", "form": form, "cluster": cluster}
+    )
+
+
+@require_http_methods(["GET", "POST"])
+def cluster_delete(request: HttpRequest, cluster_slug: str) -> HttpResponse:
+    cluster = _get_editable_cluster(request, cluster_slug)
+    # Deployments protect their nodepool: their containers must be stopped first.
+    blocking = Deployment.objects.filter(nodepool__cluster=cluster).select_related("nodepool")
+    if cluster.is_shared:
+        # Prediction without a chosen deployment relies on the shared compute.
+        messages.error(request, "The built-in shared cluster cannot be deleted.")
+        return redirect(cluster)
+    if request.method == "POST":
+        if blocking.exists():
+            messages.error(
+                request,
+                f"Cluster {cluster.slug} still has deployments; delete them first.",
+            )
+            return redirect("clusters:delete", cluster.slug)
+        slug = cluster.slug
+        cluster.delete()
+        messages.success(request, f"Cluster {slug} and its nodepools were deleted.")
+        return redirect("clusters:list")
+    return render(
+        request,
+        "clusters/delete.html",
+        {
+            "section": "compute",
+            "cluster": cluster,
+            "blocking": blocking,
+            "nodepool_count": cluster.nodepools.count(),
+        },
+    )

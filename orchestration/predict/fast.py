@@ -1,0 +1,111 @@
+"""The predict endpoints as a lean ASGI app, in front of Django's request cycle.
+
+Django's ASGI handler starts a thread per request for its sync signal receivers, which
+costs more than the proxying itself. Prediction needs none of that cycle (no session,
+no CSRF, no templates), so `orchestration.asgi` sends `/v2/` here; the Django views in
+`predict.views` serve the same paths for WSGI and the test client, through the same
+`handle` function.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+from django.conf import settings
+
+from orchestration.predict import resolve
+from orchestration.predict.resolve import PredictError
+from orchestration.predict.views import error_body, handle
+
+_SEG = r"[^/]+"
+ROUTES = [
+    (re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/outputs/?$"), {}),
+    (
+        re.compile(
+            rf"^/v2/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
+        ),
+        {},
+    ),
+    (
+        re.compile(
+            rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
+            rf"/models/(?P<model_slug>{_SEG})/outputs/?$"
+        ),
+        {},
+    ),
+    (
+        re.compile(
+            rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
+            rf"/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
+        ),
+        {},
+    ),
+    (
+        re.compile(
+            rf"^/v2/users/(?P<user_id>{_SEG})/deployments/(?P<deployment_slug>{_SEG})/outputs/?$"
+        ),
+        {},
+    ),
+]
+
+
+def match(path: str) -> dict | None:
+    for pattern, _ in ROUTES:
+        found = pattern.match(path)
+        if found:
+            where = found.groupdict()
+            where.pop("app_id", None)
+            return where
+    return None
+
+
+async def predict_app(scope, receive, send) -> None:
+    where = match(scope["path"])
+    if where is None:
+        await _send(send, 404, error_body(PredictError(404, resolve.INVALID_REQUEST, "Not found")))
+        return
+    if scope["method"] != "POST":
+        await _send(send, 405, error_body(PredictError(405, resolve.INVALID_REQUEST, "Use POST")))
+        return
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    limit = settings.PREDICT_MAX_BYTES
+    try:
+        declared = int(headers.get("content-length") or 0)
+    except ValueError:
+        declared = 0
+    chunks: list[bytes] = []
+    size = 0
+    more = True
+    too_large = declared > limit
+    while more and not too_large:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        too_large = size > limit
+        chunks.append(chunk)
+        more = message.get("more_body", False)
+    if too_large:
+        exc = PredictError(
+            413,
+            resolve.INVALID_REQUEST,
+            "Request too large",
+            f"the limit is {limit} bytes",
+        )
+        await _send(send, 413, error_body(exc))
+        return
+    status, body, extra = await handle(headers.get("authorization", ""), b"".join(chunks), **where)
+    await _send(send, status, body, extra)
+
+
+async def _send(send, status: int, body: dict, extra: dict | None = None) -> None:
+    payload = json.dumps(body, separators=(",", ":")).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+    ]
+    headers += [(k.lower().encode(), str(v).encode()) for k, v in (extra or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
