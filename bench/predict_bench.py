@@ -45,7 +45,7 @@ from orchestration.accounts.models import AccessToken  # noqa: E402
 from orchestration.catalog.ingest import ingest_upload  # noqa: E402
 from orchestration.catalog.tasks import build_model_version  # noqa: E402
 from orchestration.deployments.models import Deployment, Replica  # noqa: E402
-from orchestration.deployments.tasks import LABEL_DEPLOYMENT, reconcile_deployment  # noqa: E402
+from orchestration.deployments.tasks import container_labels, reconcile_deployment  # noqa: E402
 from orchestration.nodepools.shared import ensure_shared_compute  # noqa: E402
 
 
@@ -182,7 +182,7 @@ def main() -> None:
         for proc in procs:
             proc.wait(timeout=20)
         for c in docker_engine.list_containers(
-            "unix:///var/run/docker.sock", labels={LABEL_DEPLOYMENT: str(deployment.pk)}
+            "unix:///var/run/docker.sock", labels=container_labels(deployment.pk)
         ):
             docker_engine.stop_and_remove("unix:///var/run/docker.sock", c.id, timeout=1)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from pathlib import Path
 
@@ -169,6 +170,13 @@ PRUNE_INTERVAL = env_float("PRUNE_INTERVAL", 600.0, minimum=10.0)
 # Docker: the engine that backs the built-in `shared` nodepool, and how replicas are reached.
 DOCKER_URL = env_url(
     "DOCKER_URL", "unix:///var/run/docker.sock", schemes=("unix", "tcp", "ssh", "http", "https")
+)
+# Labels this installation's containers, so installs sharing an engine keep apart.
+INSTANCE_ID = env_str(
+    "ORCHESTRATION_INSTANCE",
+    hashlib.sha256(
+        f"{DATABASES['default'].get('HOST', '')}/{DATABASES['default']['NAME']}".encode()
+    ).hexdigest()[:12],
 )
 SHARED_NODE_ADDRESS = env_str("SHARED_NODE_ADDRESS", "127.0.0.1")
 BASE_IMAGE = env_str("BASE_IMAGE", "orchestration/base:bookworm-py311")

@@ -157,6 +157,8 @@ def celery_worker_process(transactional_db, settings):
     else:
         pytest.skip("real-worker tests need PostgreSQL (DATABASE_URL)")
     env["CELERY_TASK_ALWAYS_EAGER"] = "0"
+    # Same container labels as this process, though the worker sees the test database name.
+    env["ORCHESTRATION_INSTANCE"] = settings.INSTANCE_ID
     queue = f"test-{os.getpid()}-{time.monotonic_ns()}"
     env["CELERY_TASK_DEFAULT_QUEUE"] = queue
     settings.CELERY_TASK_DEFAULT_QUEUE = queue

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from orchestration.catalog import upload_views, views
+from orchestration.predict import portal as predict_portal
 
 app_name = "models"
 
@@ -14,5 +15,5 @@ urlpatterns = [
     path("<slug:slug>/deployments/", views.model_deployments, name="deployments"),
     path("<slug:slug>/versions/<str:version_id>/", views.version_detail, name="version"),
     path("<slug:slug>/delete/", views.model_delete, name="delete"),
-    path("<slug:slug>/predict/", views.predict, name="predict"),
+    path("<slug:slug>/predict/", predict_portal.predict, name="predict"),
 ]

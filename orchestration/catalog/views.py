@@ -12,7 +12,7 @@ from django.views.decorators.http import require_http_methods
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.views import deploy_url
 from orchestration.deployments.models import ReplicaState
-from orchestration.portal.htmx import htmx_partial, render_htmx
+from orchestration.portal.htmx import render_htmx
 
 TABS_TARGET = "model-tabs"
 
@@ -157,13 +157,3 @@ def model_delete(request: HttpRequest, slug: str) -> HttpResponse:
             "version_count": model.versions.count(),
         },
     )
-
-
-@require_http_methods(["POST"])
-def predict(request: HttpRequest, slug: str) -> HttpResponse:
-    """Placeholder until the prediction route exists; the form and dropdown are real."""
-    model = _get_model_for_user(request, slug)
-    if htmx_partial(request):
-        return render(request, "catalog/_predict_result.html", {"model": model})
-    messages.info(request, "Prediction is not available yet")
-    return redirect(model)

@@ -38,6 +38,18 @@ LABEL_MANAGED = "orchestration.managed"
 LABEL_DEPLOYMENT = "orchestration.deployment"
 LABEL_REPLICA = "orchestration.replica"
 LABEL_VERSION = "orchestration.model-version"
+LABEL_INSTANCE = "orchestration.instance"
+
+
+def container_labels(deployment_id: int) -> dict[str, str]:
+    """The labels that find a deployment's containers, scoped to this installation.
+
+    Two installations (or test runs) may share a Docker engine and reuse deployment ids;
+    the instance label keeps each from treating the other's containers as orphans.
+    """
+    return {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_DEPLOYMENT: str(deployment_id)}
+
+
 SOURCE = "reconcile"
 MAX_BACKOFF_SECONDS = 300
 
@@ -107,7 +119,7 @@ def _observe(deployment: Deployment) -> None:
             continue
         try:
             containers = docker_engine.list_containers(
-                node.engine_url, labels={LABEL_DEPLOYMENT: str(deployment.pk)}
+                node.engine_url, labels=container_labels(deployment.pk)
             )
         except docker_engine.EngineUnreachable as exc:
             _mark_unreachable(node, exc)
@@ -303,7 +315,7 @@ def start_replica(replica_id: int) -> None:
             name=f"orch-{deployment.pk}-{replica.pk}-{int(time.time())}",
             labels={
                 LABEL_MANAGED: "true",
-                LABEL_DEPLOYMENT: str(deployment.pk),
+                **container_labels(deployment.pk),
                 LABEL_REPLICA: str(replica.pk),
                 LABEL_VERSION: version.version_id,
             },
@@ -517,7 +529,7 @@ def delete_deployment(deployment_id: int) -> None:
     for node in nodes:
         try:
             for container in docker_engine.list_containers(
-                node.engine_url, labels={LABEL_DEPLOYMENT: str(deployment.pk)}
+                node.engine_url, labels=container_labels(deployment.pk)
             ):
                 docker_engine.stop_and_remove(node.engine_url, container.id, timeout=10)
         except docker_engine.EngineUnreachable as exc:

@@ -87,13 +87,18 @@ def test_image_models_get_a_file_input(owner_client, owner, make_model):
     assert 'type="file"' in body
 
 
-def test_predict_placeholder(owner_client, world):
+def test_predict_form_reports_bad_input_in_the_fragment(owner_client, world):
     url = reverse("models:predict", args=["sentiment"])
-    response = owner_client.post(url, {"deployment": "", "text": "hi"}, **HTMX)
-    assert "Prediction is not available yet" in response.content.decode()
-    assert "<html" not in response.content.decode()
-    response = owner_client.post(url, {"deployment": "", "text": "hi"}, follow=True)
-    assert "Prediction is not available yet" in response.content.decode()
+    response = owner_client.post(url, {"deployment": "", "text": "  "}, **HTMX)
+    body = response.content.decode()
+    assert "Type some text" in body
+    assert "<html" not in body
+    response = owner_client.post(url, {"deployment": "nope", "text": "hi"}, **HTMX)
+    assert "Deployment does not exist" in response.content.decode()
+    # Without JavaScript the result is a page of its own.
+    response = owner_client.post(url, {"deployment": "nope", "text": "hi"})
+    assert "<html" in response.content.decode()
+    assert "Deployment does not exist" in response.content.decode()
 
 
 def test_versions_tab(owner_client, owner, world, make_model):

@@ -11,7 +11,7 @@ import pytest
 from orchestration import docker_engine
 from orchestration.accounts.models import AccessToken
 from orchestration.deployments.models import Deployment, ReplicaState
-from orchestration.deployments.tasks import LABEL_DEPLOYMENT, reconcile_deployment
+from orchestration.deployments.tasks import container_labels, reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
 
@@ -40,7 +40,7 @@ def setup(owner, make_cluster, make_nodepool, make_node, version_from_example, m
 
     yield pool, model, version, deploy
     for dep in Deployment.objects.all():
-        for c in docker_engine.list_containers(ENGINE, labels={LABEL_DEPLOYMENT: str(dep.pk)}):
+        for c in docker_engine.list_containers(ENGINE, labels=container_labels(dep.pk)):
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
 
 
@@ -248,3 +248,25 @@ def test_shared_deployment_created_on_first_use(asgi_server, key, setup, owner):
     dep = Deployment.objects.get(model=model, nodepool=shared)
     assert dep.min_replicas == 0
     assert response.headers["x-deployment"] == dep.slug
+
+
+def test_portal_predict_form_uses_the_chosen_deployment(celery_worker_process, setup, owner):
+    from django.test import Client
+    from django.urls import reverse
+
+    _, model, _, deploy = setup
+    dep = deploy(slug="portal-dep")
+    _ready(dep)
+    client = Client()
+    client.force_login(owner)
+    response = client.post(
+        reverse("models:predict", args=[model.slug]),
+        {"deployment": dep.slug, "text": "I love this wonderful thing"},
+        HTTP_HX_REQUEST="true",
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "positive" in body.split("negative")[0], body
+    assert f'Served by deployment <a href="/deployments/{dep.slug}/">{dep.slug}</a>' in body
+    replica = dep.replicas.get(state=ReplicaState.READY)
+    assert f"replica {replica.pk}" in body

@@ -11,7 +11,7 @@ import pytest
 
 from orchestration import docker_engine
 from orchestration.deployments.models import Deployment, Replica, ReplicaState
-from orchestration.deployments.tasks import LABEL_DEPLOYMENT, reconcile_deployment
+from orchestration.deployments.tasks import container_labels, reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
 
@@ -22,7 +22,7 @@ ENGINE = "unix:///var/run/docker.sock"
 def _containers(deployment: Deployment, url: str = ENGINE) -> list:
     return [
         c
-        for c in docker_engine.list_containers(url, labels={LABEL_DEPLOYMENT: str(deployment.pk)})
+        for c in docker_engine.list_containers(url, labels=container_labels(deployment.pk))
         if c.running
     ]
 
@@ -54,7 +54,7 @@ def deployment(celery_worker_process, owner, pool, version_from_example, make_de
     )
     yield dep
     # Leave no containers behind, whatever the test did.
-    for container in docker_engine.list_containers(ENGINE, labels={LABEL_DEPLOYMENT: str(dep.pk)}):
+    for container in docker_engine.list_containers(ENGINE, labels=container_labels(dep.pk)):
         docker_engine.stop_and_remove(ENGINE, container.id, timeout=1)
 
 
@@ -154,7 +154,7 @@ def test_full_nodepool_leaves_replica_pending_until_a_node_is_added(
         wait_for(lambda: len(_ready(dep)) == 1, timeout=90, message="placement on the new node")
         assert _ready(dep)[0].node.name == "bigger"
     finally:
-        for c in docker_engine.list_containers(ENGINE, labels={LABEL_DEPLOYMENT: str(dep.pk)}):
+        for c in docker_engine.list_containers(ENGINE, labels=container_labels(dep.pk)):
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
 
 
@@ -206,7 +206,7 @@ def test_version_rollover_keeps_a_ready_replica(
             watcher.join()
         assert not seen_zero, "there was a moment with no ready replica"
     finally:
-        for c in docker_engine.list_containers(ENGINE, labels={LABEL_DEPLOYMENT: str(dep.pk)}):
+        for c in docker_engine.list_containers(ENGINE, labels=container_labels(dep.pk)):
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
 
 
@@ -237,6 +237,6 @@ def test_placement_across_two_engines(
             assert _predict(replica.address, "awful")["concepts"][0]["id"] == "negative"
     finally:
         for url in (ENGINE, node2_url):
-            for c in docker_engine.list_containers(url, labels={LABEL_DEPLOYMENT: str(dep.pk)}):
+            for c in docker_engine.list_containers(url, labels=container_labels(dep.pk)):
                 docker_engine.stop_and_remove(url, c.id, timeout=1)
         subprocess.run(["true"])

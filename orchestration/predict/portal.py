@@ -1,0 +1,75 @@
+"""The model Overview tab's predict form: the same routing as the API, shown readably."""
+
+from __future__ import annotations
+
+import base64
+
+from asgiref.sync import async_to_sync
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from orchestration.catalog.models import Model
+from orchestration.deployments.models import Replica
+from orchestration.predict import resolve
+from orchestration.predict.resolve import PredictError
+from orchestration.predict.views import run_prediction
+
+MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
+@require_http_methods(["GET", "POST"])
+def predict(request: HttpRequest, slug: str) -> HttpResponse:
+    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model")
+    if request.method == "GET":
+        return redirect(model)
+    context = {"model": model, **_predict(request, model)}
+    template = "catalog/_predict_result.html" if request.htmx else "catalog/predict_page.html"
+    return render(request, template, context)
+
+
+def _predict(request: HttpRequest, model: Model) -> dict:
+    deployment_slug = request.POST.get("deployment", "").strip() or None
+    text = request.POST.get("text", "").strip()
+    image = request.FILES.get("image")
+    if image is not None:
+        if image.size > MAX_IMAGE_BYTES:
+            return {"error": "The image is larger than 10 MB."}
+        data = {"image": {"base64": base64.b64encode(image.read()).decode()}}
+    elif text:
+        data = {"text": {"raw": text}}
+    else:
+        return {"error": "Type some text (or choose an image) to send to the model."}
+    caller = resolve.Caller(request.user.pk, request.user.get_username())
+    selector = {"deployment": {"id": deployment_slug}} if deployment_slug else None
+    try:
+        target = async_to_sync(resolve.target_for)(
+            caller,
+            user_id=None,
+            model_slug=model.slug,
+            version_id=None,
+            deployment_slug=None,
+            selector=selector,
+        )
+        body, headers = async_to_sync(run_prediction)(target, [{"id": "portal", "data": data}])
+    except PredictError as exc:
+        return {"error": exc.description, "details": exc.details}
+    output = body["outputs"][0]["data"]
+    replica = (
+        Replica.objects.select_related("node").filter(pk=int(headers["X-Replica"])).first()
+        if headers.get("X-Replica")
+        else None
+    )
+    concepts = sorted(output.get("concepts", []), key=lambda c: -float(c.get("value", 0)))
+    return {
+        "output": output,
+        "concepts": [{**c, "percent": round(float(c.get("value", 0)) * 100, 1)} for c in concepts],
+        "text_out": (output.get("text") or {}).get("raw"),
+        "deployment_slug": target.deployment_slug,
+        "replica": replica,
+        "latency_ms": headers.get("X-Latency-Ms"),
+        "cold_start": bool(headers.get("X-Cold-Start")),
+        "version_id": target.version_id,
+    }
