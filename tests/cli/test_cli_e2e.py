@@ -75,6 +75,7 @@ def test_cli_deploys_a_model_and_predicts(asgi_server, owner):
         "--scale-up-delay",
         "30",
     )
+    deployment_id = Deployment.objects.get(slug="sent-cli").pk
     try:
         cli(
             "deployment",
