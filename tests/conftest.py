@@ -222,8 +222,9 @@ def version_from_example(db):
     from orchestration.catalog.tasks import build_model_version
     from orchestration.catalog.upload import UploadLimits, load_upload, pack_folder
 
-    def make(owner, name: str = "sentiment", *, build: bool = True):
-        upload = load_upload(ROOT / "examples" / name, Path(_tmpdir()) / "x", UploadLimits())
+    def make(owner, name: str | Path = "sentiment", *, build: bool = True):
+        source = name if isinstance(name, Path) else ROOT / "examples" / name
+        upload = load_upload(source, Path(_tmpdir()) / "x", UploadLimits())
         model, _ = Model.objects.get_or_create(
             owner=owner, slug=upload.model_id, defaults={"description": upload.description}
         )
@@ -267,6 +268,7 @@ def asgi_server(celery_worker_process):
     port = free_port()
     env = dict(celery_worker_process.env)
     env.setdefault("COLD_START_TIMEOUT", "120")
+    env.setdefault("TRAFFIC_FLUSH_SECONDS", "1")
     proc = subprocess.Popen(
         [
             sys.executable,
