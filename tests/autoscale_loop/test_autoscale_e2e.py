@@ -69,9 +69,14 @@ def test_load_scales_up_after_the_delay_then_down_then_to_zero_then_cold_starts(
     ticking.set()
 
     def autoscaler():
-        while ticking.is_set():
-            autoscale_all()
-            time.sleep(1)
+        from django.db import connection
+
+        try:
+            while ticking.is_set():
+                autoscale_all()
+                time.sleep(1)
+        finally:
+            connection.close()
 
     loading = threading.Event()
     errors: list[str] = []
@@ -85,6 +90,7 @@ def test_load_scales_up_after_the_delay_then_down_then_to_zero_then_cold_starts(
                 if r.status_code != 200:
                     errors.append(r.text)
 
+    threads: list[threading.Thread] = []
     try:
         reconcile_deployment.delay(dep.pk)
         wait_for(
@@ -93,6 +99,7 @@ def test_load_scales_up_after_the_delay_then_down_then_to_zero_then_cold_starts(
             message="the first replica",
         )
         tick = threading.Thread(target=autoscaler, daemon=True)
+        threads.append(tick)
         tick.start()
 
         # Three clients, each holding a 0.5 s request in flight: 3 in flight / target 1.
@@ -143,5 +150,7 @@ def test_load_scales_up_after_the_delay_then_down_then_to_zero_then_cold_starts(
     finally:
         loading.clear()
         ticking.clear()
+        for thread in threads:
+            thread.join(timeout=10)
         for c in docker_engine.list_containers(ENGINE, container_labels(dep.pk)):
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
