@@ -18,6 +18,8 @@ def _host_capacity() -> tuple[Decimal, int]:
     cpus = os.cpu_count() or 1
     try:
         memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        # Whole GiB: reads well ("23Gi") and leaves the host a little headroom.
+        memory = max(memory // 1024**3, 1) * 1024**3
     except (ValueError, OSError):
         memory = 4 * 1024**3
     return Decimal(cpus), int(memory)

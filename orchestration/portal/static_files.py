@@ -8,6 +8,7 @@ same way and passes everything else straight through, sync or async.
 from __future__ import annotations
 
 from asgiref.sync import iscoroutinefunction, markcoroutinefunction, sync_to_async
+from django.http import HttpResponse
 from whitenoise.middleware import WhiteNoiseMiddleware
 
 
@@ -32,5 +33,15 @@ class StaticFilesMiddleware(WhiteNoiseMiddleware):
         else:
             static_file = self.files.get(request.path_info)
         if static_file is not None:
-            return await sync_to_async(self.serve)(static_file, request)
+            return await sync_to_async(self._serve_buffered)(static_file, request)
         return await self.get_response(request)
+
+    def _serve_buffered(self, static_file, request) -> HttpResponse:
+        # Django's async handler would drain WhiteNoise's file iterator anyway (with a
+        # warning per request); reading it here, in the worker thread, is the same work.
+        streamed = self.serve(static_file, request)
+        response = HttpResponse(b"".join(streamed.streaming_content), status=streamed.status_code)
+        for key, value in streamed.items():
+            response[key] = value
+        streamed.close()
+        return response

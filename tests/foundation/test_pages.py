@@ -20,3 +20,21 @@ def test_login_then_dashboard(visitor_client, owner):
     )
     assert response.status_code == 302
     assert visitor_client.get(reverse("home")).status_code == 200
+
+
+def test_static_files_are_served_on_the_async_path(db):
+    """WhiteNoise runs natively under ASGI: the stylesheet arrives whole."""
+    import httpx
+    from asgiref.sync import async_to_sync
+
+    from orchestration.asgi import application
+
+    async def fetch():
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+            return await client.get("/static/css/portal.css")
+
+    response = async_to_sync(fetch)()
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/css")
+    assert len(response.content) == int(response.headers["content-length"]) > 1000
