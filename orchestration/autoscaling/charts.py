@@ -216,6 +216,7 @@ def line_chart(
     y_max: float | None = None,
     css_class: str = "",
     chart_id: str | None = None,
+    empty_text: str = EMPTY_TEXT,
 ) -> str:
     """Render series as an accessible SVG line chart.
 
@@ -223,7 +224,7 @@ def line_chart(
     "now" relative to the right edge, ``"clock"`` labels them HH:MM in ``tz`` (default UTC).
     ``x_range`` fixes the x domain (default: the data's extent). ``band`` shades a y range (e.g.
     min/max replicas). ``markers`` draw vertical ticks with tooltips. With no points at all,
-    the chart shows "No data yet".
+    the chart shows ``empty_text`` ("No data yet").
     """
     width = max(160, int(width))
     height = max(100, int(height))
@@ -255,7 +256,7 @@ def line_chart(
             )
         else:
             summary.append(f"{s.name}: no data")
-    desc = "; ".join(summary) if has_data else EMPTY_TEXT
+    desc = "; ".join(summary) if has_data else empty_text
 
     out: list[str] = [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="{_cls("chart", css_class)}" '
@@ -296,7 +297,7 @@ def line_chart(
         out.append(
             f'<text class="chart-empty" x="{_n(left + plot_w / 2)}" y="{_n(top + plot_h / 2)}" '
             f'text-anchor="middle" dominant-baseline="middle" fill="#6b7280" font-size="13">'
-            f"{_e(EMPTY_TEXT)}</text>"
+            f"{_e(empty_text)}</text>"
         )
         out.append("</svg>")
         return "".join(out)

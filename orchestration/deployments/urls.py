@@ -9,6 +9,8 @@ app_name = "deployments"
 urlpatterns = [
     path("", views.deployment_list, name="list"),
     path("new/", views.deployment_create, name="create"),
+    # Under new/ (a reserved deployment id), so no deployment's URL can shadow it.
+    path("new/preview/", views.deployment_preview, name="preview"),
     path("<slug:slug>/", views.deployment_detail, name="detail"),
     path("<slug:slug>/edit/", views.deployment_edit, name="edit"),
     path("<slug:slug>/delete/", views.deployment_delete, name="delete"),

@@ -20,16 +20,20 @@ from orchestration.deployments.forms import (
     DeploymentEditForm,
     already_deployed_error,
 )
+from orchestration.deployments.history import deployment_charts
 from orchestration.deployments.models import (
     Deployment,
     DeploymentStatus,
     ReplicaState,
 )
+from orchestration.deployments.preview import build_preview, preview_params
 from orchestration.nodepools.models import NodeStatus
 from orchestration.nodepools.views import nodepool_deployments
 from orchestration.portal.htmx import htmx_partial, render_htmx
 
 LIVE_TARGET = "live"
+CHARTS_TARGET = "charts"
+PREVIEW_TARGET = "preview"
 # While any replica or the deployment itself is in one of these, the page polls.
 MOVING_REPLICA_STATES = (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaState.DRAINING)
 MOVING_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING, DeploymentStatus.DELETING)
@@ -100,6 +104,7 @@ def _deploy_form_page(request: HttpRequest, form: DeploymentCreateForm) -> HttpR
     for target, template in SECTION_TEMPLATES.items():
         if htmx_partial(request, target):
             return render_htmx(request, "deployments/create.html", template, context, target=target)
+    context["preview"] = build_preview(request.user, preview_params(form))
     return render_htmx(request, "deployments/create.html", "deployments/create.html", context)
 
 
@@ -182,12 +187,24 @@ def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     try:
         deployment = _get_deployment_for_user(request, slug)
     except Http404:
-        if htmx_partial(request, LIVE_TARGET):
+        if htmx_partial(request, LIVE_TARGET) or htmx_partial(request, CHARTS_TARGET):
             # The poll outlived the deployment (deleted meanwhile): leave the page
-            # instead of polling a 404 forever.
+            # instead of polling a 404 forever. Still a 404 (htmx follows HX-Redirect
+            # whatever the status), so a forged request learns nothing.
             messages.info(request, f"Deployment {slug} no longer exists.")
-            return HttpResponseClientRedirect(reverse("deployments:list"))
+            response = HttpResponseClientRedirect(reverse("deployments:list"))
+            response.status_code = 404
+            return response
         raise
+    if htmx_partial(request, CHARTS_TARGET):
+        context = {"deployment": deployment, "charts": deployment_charts(deployment)}
+        return render_htmx(
+            request,
+            "deployments/detail.html",
+            "deployments/_charts.html",
+            context,
+            target=CHARTS_TARGET,
+        )
     replicas = list(
         deployment.replicas.exclude(state=ReplicaState.STOPPED)
         .select_related("node")
@@ -202,6 +219,8 @@ def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
         "nodepool": deployment.nodepool,
         "cluster": deployment.nodepool.cluster,
     }
+    if not htmx_partial(request, LIVE_TARGET):
+        context["charts"] = deployment_charts(deployment)
     return render_htmx(
         request, "deployments/detail.html", "deployments/_live.html", context, target=LIVE_TARGET
     )
@@ -246,6 +265,7 @@ def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
                 deployment.request_reconcile()
             messages.success(request, f"Deployment {slug} saved; replicas follow the new settings.")
             return redirect(deployment)
+    preview = build_preview(request.user, preview_params(form, deployment=deployment.slug))
     return render(
         request,
         "deployments/edit.html",
@@ -255,7 +275,24 @@ def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
             "deployment": deployment,
             "nodepool": deployment.nodepool,
             "cluster": deployment.nodepool.cluster,
+            "preview": preview,
         },
+    )
+
+
+@require_http_methods(["GET"])
+def deployment_preview(request: HttpRequest) -> HttpResponse:
+    """The what-if preview for the settings in the query string (the forms' fields).
+
+    htmx swaps the fragment into the form; without JavaScript it is a page of its own.
+    """
+    preview = build_preview(request.user, request.GET)
+    return render_htmx(
+        request,
+        "deployments/preview.html",
+        "deployments/_preview.html",
+        {"section": "deployments", "preview": preview},
+        target=PREVIEW_TARGET,
     )
 
 
