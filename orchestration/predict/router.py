@@ -11,12 +11,14 @@ once on another replica, and on a deployment with no ready replica asks for one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 
-import httpx
+import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
@@ -24,6 +26,7 @@ from orchestration.predict import traffic
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
 log = logging.getLogger(__name__)
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,10 @@ class ModelError(Exception):
     """The model itself raised: its message goes back to the caller."""
 
 
+class ModelTimeout(Exception):
+    """The replica took longer than PREDICT_TIMEOUT."""
+
+
 class NoReplica(Exception):
     """No replica became ready in time, or none answered."""
 
@@ -64,21 +71,36 @@ class Router:
     ttl: float = 2.0
     _pools: dict[int, _Pool] = field(default_factory=dict)
     _in_flight: dict[int, int] = field(default_factory=dict)
-    _client: httpx.AsyncClient | None = None
+    _client: aiohttp.ClientSession | None = None
     _loop: asyncio.AbstractEventLoop | None = None
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
-    def _http(self) -> httpx.AsyncClient:
+    def _http(self) -> aiohttp.ClientSession:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop:
-            # A client belongs to one event loop (tests run one loop per test).
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(settings.PREDICT_TIMEOUT, connect=2.0),
-                limits=httpx.Limits(max_connections=512, max_keepalive_connections=256),
+        if self._client is None or self._loop is not loop or self._client.closed:
+            # A session belongs to one event loop (a test, or a WSGI call, runs its own).
+            self._forget_client()
+            self._client = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=settings.PREDICT_TIMEOUT, sock_connect=2.0),
+                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30),
             )
             self._loop = loop
             self._cold_start_locks = {}
         return self._client
+
+    def _forget_client(self) -> None:
+        old, self._client = self._client, None
+        if old is None or old.closed:
+            return
+        if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
+            self._loop.call_soon_threadsafe(lambda: self._loop.create_task(old.close()))
+        else:
+            # Its loop is gone, so nothing can await the close: drop the sockets now.
+            connector = old.connector
+            old.detach()
+            if connector is not None:
+                with contextlib.suppress(Exception):
+                    connector.close()
 
     def invalidate(self, deployment_id: int | None = None) -> None:
         if deployment_id is None:
@@ -133,18 +155,25 @@ class Router:
             tried.add(backend.replica_id)
             self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
             try:
-                response = await client.post(
-                    f"http://{backend.address}/predict", json={"inputs": inputs}
-                )
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+                async with client.post(
+                    f"http://{backend.address}/predict",
+                    data=json.dumps({"inputs": inputs}),
+                    headers=JSON_HEADERS,
+                ) as response:
+                    status, raw = response.status, await response.read()
+            except aiohttp.ClientConnectionError as exc:
                 # The replica is gone or going: forget the pool and try another once.
                 log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
                 self.invalidate(deployment_id)
                 backends = [b for b in backends if b.replica_id != backend.replica_id]
                 continue
+            except TimeoutError:
+                raise ModelTimeout(
+                    f"the replica did not answer within {settings.PREDICT_TIMEOUT:.0f} s"
+                ) from None
             finally:
                 self._in_flight[backend.replica_id] -= 1
-            return _interpret(response, backend, attempt, cold)
+            return _interpret(status, raw, backend, attempt, cold)
         raise NoReplica("no replica of this deployment answered; try again", deploying=False)
 
     async def _cold_start(self, deployment_id: int) -> list[Backend]:
@@ -169,17 +198,17 @@ class Router:
         )
 
 
-def _interpret(response: httpx.Response, backend: Backend, attempt: int, cold: bool) -> RouteResult:
+def _interpret(status: int, raw: bytes, backend: Backend, attempt: int, cold: bool) -> RouteResult:
     try:
-        body = response.json()
+        body = json.loads(raw)
     except ValueError:
-        body = {"error": response.text[:500]}
-    if response.status_code == 200 and isinstance(body, dict):
+        body = {"error": raw[:500].decode(errors="replace")}
+    if status == 200 and isinstance(body, dict):
         return RouteResult(200, body, backend, attempt, cold)
     message = body.get("error") if isinstance(body, dict) else None
-    if response.status_code == 503:
+    if status == 503:
         raise NoReplica(message or "the replica is not ready", deploying=True)
-    raise ModelError(message or f"the replica answered HTTP {response.status_code}")
+    raise ModelError(message or f"the replica answered HTTP {status}")
 
 
 @sync_to_async

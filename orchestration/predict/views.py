@@ -15,7 +15,13 @@ from django.views.decorators.csrf import csrf_exempt
 
 from orchestration.predict import resolve
 from orchestration.predict.resolve import PredictError
-from orchestration.predict.router import ModelError, NoReplica, router, start_change_listener
+from orchestration.predict.router import (
+    ModelError,
+    ModelTimeout,
+    NoReplica,
+    router,
+    start_change_listener,
+)
 
 log = logging.getLogger(__name__)
 MAX_INPUTS = 128
@@ -167,6 +173,8 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
         raise PredictError(
             422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)
         ) from None
+    except ModelTimeout as exc:
+        raise PredictError(504, resolve.FAILURE, "Model timed out", str(exc)) from None
     except NoReplica as exc:
         code = resolve.MODEL_DEPLOYING if exc.deploying else resolve.MODEL_BUSY
         description = "Model is deploying" if exc.deploying else "Model is busy, please retry"
