@@ -13,8 +13,11 @@ DEAD = "unix:///var/run/no-such-engine.sock"
 
 
 @pytest.fixture
-def eager(monkeypatch):
-    monkeypatch.setattr(celery_app.conf, "task_always_eager", True)
+def eager():
+    before = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = before
 
 
 def test_unreachable_engine_marks_the_node_and_leaves_the_replica_pending(
