@@ -62,6 +62,9 @@ def to_cpu(value: object) -> Decimal:
         cores = Decimal(repr(parse_cpu(value)))  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValueError(str(exc)) from None
+    # Check the size first: quantizing a huge number overflows Decimal's precision.
+    if cores > MAX_CPU:
+        raise ValueError(f"must be at most {MAX_CPU} cores")
     cores = cores.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
     if cores <= 0:
         raise ValueError("must be more than 0 (the smallest is 1m, a thousandth of a core)")

@@ -53,6 +53,17 @@ def container_labels(deployment_id: int) -> dict[str, str]:
 SOURCE = "reconcile"
 MAX_BACKOFF_SECONDS = 300
 
+# Tasks that talk to engines: idempotent (so acknowledged late, redelivered after a
+# crash) and retried with backoff only while an engine is unreachable.
+ENGINE_TASK = {
+    "acks_late": True,
+    "ignore_result": True,
+    "autoretry_for": (docker_engine.EngineUnreachable,),
+    "retry_backoff": 2,
+    "retry_backoff_max": 60,
+    "max_retries": None,
+}
+
 
 def _backoff(failures: int) -> int:
     return min(MAX_BACKOFF_SECONDS, 5 * 2 ** max(failures - 1, 0))
@@ -61,14 +72,7 @@ def _backoff(failures: int) -> int:
 # -- reconcile -----------------------------------------------------------------------
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(docker_engine.EngineUnreachable,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=None,
-)
+@shared_task(**ENGINE_TASK)
 def reconcile_deployment(deployment_id: int) -> None:
     """Compare the deployment's replicas with its desired count and act on the difference."""
     deployment = (
@@ -291,14 +295,7 @@ def _set_status(deployment: Deployment, status: str, message: str) -> None:
 # -- start ----------------------------------------------------------------------------
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(docker_engine.EngineUnreachable,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=10,
-)
+@shared_task(**{**ENGINE_TASK, "max_retries": 10})
 def start_replica(replica_id: int) -> None:
     """Place a pending replica, start its container and wait until it answers ready."""
     replica = _claim_and_place(replica_id)
@@ -451,14 +448,7 @@ def _healthy(address: str) -> bool:
 # -- stop -----------------------------------------------------------------------------
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(docker_engine.EngineUnreachable,),
-    retry_backoff=2,
-    retry_backoff_max=60,
-    max_retries=None,
-)
+@shared_task(**ENGINE_TASK)
 def stop_replica(replica_id: int) -> None:
     """Wait for a draining replica's in-flight requests (up to the grace), then remove it."""
     replica = (
@@ -506,14 +496,7 @@ def _wait_drained(address: str) -> None:
 # -- delete ---------------------------------------------------------------------------
 
 
-@shared_task(
-    acks_late=True,
-    ignore_result=True,
-    autoretry_for=(docker_engine.EngineUnreachable,),
-    retry_backoff=2,
-    retry_backoff_max=120,
-    max_retries=None,
-)
+@shared_task(**{**ENGINE_TASK, "retry_backoff_max": 120})
 def delete_deployment(deployment_id: int) -> None:
     """Remove every container of the deployment, found by label on every node, then the row."""
     deployment = Deployment.objects.filter(pk=deployment_id).first()
