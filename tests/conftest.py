@@ -18,6 +18,31 @@ from django.test import Client
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_containers_from_earlier_runs():
+    """Remove containers that earlier test runs on this engine left behind.
+
+    Test databases restart their ids at 1, so a leftover container could claim to be a
+    new run's replica. Only this test database's own installation label is touched.
+    """
+    if not docker_available():
+        return
+    from django.conf import settings
+
+    from orchestration import docker_engine
+    from orchestration.deployments.tasks import LABEL_INSTANCE
+
+    engines = ["unix:///var/run/docker.sock"]
+    if os.environ.get("NODE2_DOCKER_URL"):
+        engines.append(os.environ["NODE2_DOCKER_URL"])
+    for url in engines:
+        try:
+            for c in docker_engine.list_containers(url, {LABEL_INSTANCE: settings.INSTANCE_ID}):
+                docker_engine.stop_and_remove(url, c.id, timeout=1)
+        except docker_engine.EngineError:
+            pass
+
+
 @pytest.fixture(autouse=True)
 def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -131,12 +131,20 @@ def _observe(deployment: Deployment) -> None:
         for container in containers:
             replica_id = int(container.labels.get(LABEL_REPLICA, "0") or 0)
             replica = replicas.get(replica_id)
-            seen.add(replica_id)
-            if replica is None or replica.state in (ReplicaState.STOPPED, ReplicaState.FAILED):
-                # Left behind by a crash between "container created" and "row updated".
+            alive = container.status in ("running", "created", "restarting")
+            # A running container whose replica has no id yet is being started right now.
+            ours = (
+                replica is not None
+                and replica.state not in (ReplicaState.STOPPED, ReplicaState.FAILED)
+                and (container.id == replica.container_id or (not replica.container_id and alive))
+            )
+            if not ours:
+                # Left behind by a crash between "container created" and "row updated", or
+                # by an earlier life of this database whose ids are being reused.
                 docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
                 continue
-            if container.status not in ("running", "created", "restarting"):
+            seen.add(replica_id)
+            if not alive:
                 logs = docker_engine.container_logs(node.engine_url, container.id, tail=20)
                 _fail(
                     replica,

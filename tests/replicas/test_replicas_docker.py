@@ -240,3 +240,34 @@ def test_placement_across_two_engines(
             for c in docker_engine.list_containers(url, labels=container_labels(dep.pk)):
                 docker_engine.stop_and_remove(url, c.id, timeout=1)
         subprocess.run(["true"])
+
+
+def test_leftover_container_claiming_a_new_replica_is_removed_not_trusted(
+    celery_worker_process, owner, pool, version_from_example, make_deployment
+):
+    """A container from an earlier life of the database (same ids) is an orphan."""
+    from orchestration.deployments.tasks import LABEL_REPLICA, LABEL_VERSION
+
+    model, version = version_from_example(owner, "sentiment")
+    dep = make_deployment(owner, model, version, pool, slug="reuse", min_replicas=1)
+    replica = Replica.objects.create(deployment=dep, model_version=version)
+    stale = docker_engine.run_replica(
+        ENGINE,
+        image=version.image,
+        name=f"stale-{dep.pk}-{replica.pk}",
+        labels={**container_labels(dep.pk), LABEL_REPLICA: str(replica.pk), LABEL_VERSION: "old"},
+        cpu=0.5,
+        memory_bytes=256 * 1024**2,
+    )
+    docker_engine.kill(ENGINE, stale.id)
+    try:
+        reconcile_deployment.delay(dep.pk)
+        wait_for(lambda: len(_ready(dep)) == 1, timeout=90, message="the replica to start")
+        replica.refresh_from_db()
+        assert replica.state == ReplicaState.READY
+        assert replica.container_id != stale.id
+        ids = {c.id for c in docker_engine.list_containers(ENGINE, container_labels(dep.pk))}
+        assert stale.id not in ids
+    finally:
+        for c in docker_engine.list_containers(ENGINE, container_labels(dep.pk)):
+            docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
