@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 
 from asgiref.sync import async_to_sync
+from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
@@ -13,9 +14,19 @@ from orchestration.catalog.models import Model
 from orchestration.deployments.models import Replica
 from orchestration.predict import resolve
 from orchestration.predict.resolve import PredictError
+from orchestration.predict.router import router
 from orchestration.predict.views import run_prediction
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
+
+
+async def _run(target: resolve.Target, inputs: list[dict], once: bool) -> tuple[dict, dict]:
+    try:
+        return await run_prediction(target, inputs)
+    finally:
+        if once:
+            # Outside an ASGI server this event loop ends with the call: close its pool.
+            await router.aclose()
 
 
 @require_http_methods(["GET", "POST"])
@@ -53,7 +64,8 @@ def _predict(request: HttpRequest, model: Model) -> dict:
             deployment_slug=None,
             selector=selector,
         )
-        body, headers = async_to_sync(run_prediction)(target, [{"id": "portal", "data": data}])
+        once = not isinstance(request, ASGIRequest)
+        body, headers = async_to_sync(_run)(target, [{"id": "portal", "data": data}], once)
     except PredictError as exc:
         return {"error": exc.description, "details": exc.details}
     output = body["outputs"][0]["data"]

@@ -102,6 +102,12 @@ class Router:
                 with contextlib.suppress(Exception):
                     connector.close()
 
+    async def aclose(self) -> None:
+        """Close the pooled session; the next request opens a new one."""
+        client, self._client = self._client, None
+        if client is not None and not client.closed:
+            await client.close()
+
     def invalidate(self, deployment_id: int | None = None) -> None:
         if deployment_id is None:
             self._pools.clear()
