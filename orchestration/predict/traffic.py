@@ -116,6 +116,8 @@ def _ensure_flusher() -> None:
     def loop() -> None:
         import logging
 
+        from django.db import connection
+
         log = logging.getLogger(__name__)
         while True:
             time.sleep(settings.TRAFFIC_FLUSH_SECONDS)
@@ -123,5 +125,8 @@ def _ensure_flusher() -> None:
                 flush()
             except Exception as exc:  # noqa: BLE001 - counters keep counting; next flush retries
                 log.warning("traffic flush failed: %s", exc)
+            finally:
+                # One short connection per flush: nothing held open between flushes.
+                connection.close()
 
     threading.Thread(target=loop, name="traffic-flush", daemon=True).start()
