@@ -271,3 +271,33 @@ def test_leftover_container_claiming_a_new_replica_is_removed_not_trusted(
     finally:
         for c in docker_engine.list_containers(ENGINE, container_labels(dep.pk)):
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
+
+
+def test_replica_that_fails_to_start_is_failed_with_logs_and_retried_with_backoff(
+    celery_worker_process, owner, pool, version_from_example, make_deployment
+):
+    from pathlib import Path
+
+    broken = Path(__file__).resolve().parent.parent / "fixtures" / "models" / "broken-load"
+    model, version = version_from_example(owner, broken)
+    dep = make_deployment(owner, model, version, pool, slug="broken-load", min_replicas=1)
+    try:
+        reconcile_deployment.delay(dep.pk)
+        first = wait_for(
+            lambda: dep.replicas.filter(state=ReplicaState.FAILED).first(),
+            timeout=90,
+            message="the first replica to fail",
+        )
+        assert "weights.bin is missing" in first.last_error
+        # The next attempt waits (backoff) instead of looping at once.
+        retry = wait_for(
+            lambda: dep.replicas.filter(state=ReplicaState.PENDING, retry_at__isnull=False).first(),
+            timeout=30,
+            message="a pending retry with a backoff",
+        )
+        assert retry.retry_at > first.stopped_at
+        assert dep.events.filter(kind="replica_failed").exists()
+        assert _containers(dep) == []
+    finally:
+        for c in docker_engine.list_containers(ENGINE, container_labels(dep.pk)):
+            docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
