@@ -94,6 +94,30 @@ class TLSOptions:
         return TLSConfig(client_cert=pair, ca_cert=self.ca_cert, verify=self.verify)
 
 
+def default_tls(url: str) -> TLSOptions | None:
+    """TLS for a `tcp://` or `https://` engine from the DOCKER_TLS_* settings, if any.
+
+    Remote engines listen with TLS on 2376; one client certificate for the whole
+    installation is how such fleets are usually set up.
+    """
+    if not url.startswith(("tcp://", "https://")):
+        return None
+    from django.conf import settings
+    from django.core.exceptions import ImproperlyConfigured
+
+    try:
+        ca, cert, key = (
+            settings.DOCKER_TLS_CA_CERT,
+            settings.DOCKER_TLS_CLIENT_CERT,
+            settings.DOCKER_TLS_CLIENT_KEY,
+        )
+    except ImproperlyConfigured:  # used outside a configured Django: plain TCP
+        return None
+    if not (ca or cert):
+        return None
+    return TLSOptions(ca_cert=ca or None, client_cert=cert or None, client_key=key or None)
+
+
 @dataclass(frozen=True)
 class EngineInfo:
     version: str
@@ -135,6 +159,7 @@ def _client(
     version negotiation per call. Creation negotiates the API version (engines here may
     be as old as 20.10 / API 1.41), which is the first contact and can fail.
     """
+    tls = tls or default_tls(url)
     key = (url, tls, timeout)
     with _clients_lock:
         client = _clients.get(key)

@@ -178,6 +178,10 @@ INSTANCE_ID = env_str(
         f"{DATABASES['default'].get('HOST', '')}/{DATABASES['default']['NAME']}".encode()
     ).hexdigest()[:12],
 )
+# Client TLS for tcp:// engines (PEM files on this host); empty: plain TCP.
+DOCKER_TLS_CA_CERT = env_str("DOCKER_TLS_CA_CERT", "")
+DOCKER_TLS_CLIENT_CERT = env_str("DOCKER_TLS_CLIENT_CERT", "")
+DOCKER_TLS_CLIENT_KEY = env_str("DOCKER_TLS_CLIENT_KEY", "")
 SHARED_NODE_ADDRESS = env_str("SHARED_NODE_ADDRESS", "127.0.0.1")
 BASE_IMAGE = env_str("BASE_IMAGE", "orchestration/base:bookworm-py311")
 REPLICA_READY_TIMEOUT = env_float("REPLICA_READY_TIMEOUT", 120.0, minimum=1.0)

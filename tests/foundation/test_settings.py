@@ -94,3 +94,19 @@ def test_malformed_environment_stops_startup(name, value):
     assert result.returncode != 0
     assert "ImproperlyConfigured" in result.stderr
     assert name in result.stderr
+
+
+def test_tls_for_tcp_engines_comes_from_settings(settings):
+    from orchestration.docker_engine import TLSOptions, default_tls
+
+    assert default_tls("tcp://10.0.0.5:2376") is None
+    settings.DOCKER_TLS_CA_CERT = "/etc/orchestration/ca.pem"
+    settings.DOCKER_TLS_CLIENT_CERT = "/etc/orchestration/cert.pem"
+    settings.DOCKER_TLS_CLIENT_KEY = "/etc/orchestration/key.pem"
+    assert default_tls("tcp://10.0.0.5:2376") == TLSOptions(
+        ca_cert="/etc/orchestration/ca.pem",
+        client_cert="/etc/orchestration/cert.pem",
+        client_key="/etc/orchestration/key.pem",
+    )
+    # The local socket never uses TLS.
+    assert default_tls("unix:///var/run/docker.sock") is None
