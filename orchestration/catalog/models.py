@@ -10,7 +10,7 @@ from django.db.models import Max, Q
 from django.urls import reverse
 
 from orchestration.clusters.models import SLUG_PATTERN, slug_validator
-from orchestration.quantities import format_cpu, format_memory
+from orchestration.quantities import format_cpu, format_memory, parse_memory
 
 
 class ModelQuerySet(models.QuerySet):
@@ -139,8 +139,6 @@ class ModelVersion(models.Model):
         return float(self.cpu_request) if self.cpu_request else settings.REPLICA_DEFAULT_CPU
 
     def requested_memory(self) -> int:
-        from orchestration.quantities import parse_memory
-
         return self.memory_request_bytes or parse_memory(settings.REPLICA_DEFAULT_MEMORY)
 
     @property

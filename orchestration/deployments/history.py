@@ -316,41 +316,37 @@ def deployment_charts(deployment: Deployment, *, now: datetime | None = None) ->
     replicas = replica_history(deployment, end=end)
     x_range = (traffic.start, end)
     has = traffic.has_traffic
-    requests_svg = line_chart(
-        [
-            Series(
-                "Requests/s",
-                traffic.requests_per_second() if has else [],
-                color=REQUESTS_COLOR,
-                css_class="series-requests",
-            )
-        ],
-        width=520,
-        height=200,
-        title="Requests per second, last hour",
-        y_label="Requests",
-        y_unit="req/s",
-        x_range=x_range,
-        empty_text=NO_TRAFFIC,
-        chart_id=f"chart-requests-{deployment.pk}",
+
+    def traffic_chart(name, points, color, kind, title, y_label, y_unit) -> str:
+        return line_chart(
+            [Series(name, points if has else [], color=color, css_class=f"series-{kind}")],
+            width=520,
+            height=200,
+            title=title,
+            y_label=y_label,
+            y_unit=y_unit,
+            x_range=x_range,
+            empty_text=NO_TRAFFIC,
+            chart_id=f"chart-{kind}-{deployment.pk}",
+        )
+
+    requests_svg = traffic_chart(
+        "Requests/s",
+        traffic.requests_per_second(),
+        REQUESTS_COLOR,
+        "requests",
+        "Requests per second, last hour",
+        "Requests",
+        "req/s",
     )
-    in_flight_svg = line_chart(
-        [
-            Series(
-                "In-flight",
-                traffic.in_flight() if has else [],
-                color=IN_FLIGHT_COLOR,
-                css_class="series-in-flight",
-            )
-        ],
-        width=520,
-        height=200,
-        title="In-flight requests, last hour",
-        y_label="In flight",
-        y_unit="requests",
-        x_range=x_range,
-        empty_text=NO_TRAFFIC,
-        chart_id=f"chart-in-flight-{deployment.pk}",
+    in_flight_svg = traffic_chart(
+        "In-flight",
+        traffic.in_flight(),
+        IN_FLIGHT_COLOR,
+        "in-flight",
+        "In-flight requests, last hour",
+        "In flight",
+        "requests",
     )
     replicas_svg = line_chart(
         [

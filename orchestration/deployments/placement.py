@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 
 from orchestration.quantities import format_cpu, format_memory
 
@@ -41,7 +40,3 @@ def choose_node(rooms: list[NodeRoom], cpu: float, memory: int) -> Placement:
         f"nodepool full: {need}; largest free: {format_cpu(max(largest.free_cpu, 0))} CPU, "
         f"{format_memory(max(largest.free_memory, 0))} on {largest.name}",
     )
-
-
-def as_float(value: Decimal | float | int) -> float:
-    return float(value)

@@ -406,7 +406,6 @@ def _claim_and_place(replica_id: int) -> Replica | None:
             pending_reason="",
             attempts=replica.attempts + 1,
         )
-    replica.refresh_from_db()
     return Replica.objects.select_related("deployment", "model_version", "node").get(pk=replica.pk)
 
 

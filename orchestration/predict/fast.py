@@ -20,38 +20,24 @@ from orchestration.predict.views import error_body, handle
 
 _SEG = r"[^/]+"
 ROUTES = [
-    (re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/outputs/?$"), {}),
-    (
-        re.compile(
-            rf"^/v2/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
-        ),
-        {},
+    re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/outputs/?$"),
+    re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"),
+    re.compile(
+        rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
+        rf"/models/(?P<model_slug>{_SEG})/outputs/?$"
     ),
-    (
-        re.compile(
-            rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
-            rf"/models/(?P<model_slug>{_SEG})/outputs/?$"
-        ),
-        {},
+    re.compile(
+        rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
+        rf"/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
     ),
-    (
-        re.compile(
-            rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
-            rf"/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
-        ),
-        {},
-    ),
-    (
-        re.compile(
-            rf"^/v2/users/(?P<user_id>{_SEG})/deployments/(?P<deployment_slug>{_SEG})/outputs/?$"
-        ),
-        {},
+    re.compile(
+        rf"^/v2/users/(?P<user_id>{_SEG})/deployments/(?P<deployment_slug>{_SEG})/outputs/?$"
     ),
 ]
 
 
 def match(path: str) -> dict | None:
-    for pattern, _ in ROUTES:
+    for pattern in ROUTES:
         found = pattern.match(path)
         if found:
             where = found.groupdict()

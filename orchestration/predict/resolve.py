@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 from orchestration.accounts.models import AccessToken, hash_token
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
+# A revoked key keeps working on the predict path for at most this long.
 CACHE_SECONDS = 5.0
 
 
@@ -58,11 +59,6 @@ class Target:
 
 _keys: dict[str, tuple[float, Caller | None]] = {}
 _targets: dict[tuple, tuple[float, Target]] = {}
-
-
-def forget_key(plain_or_hash: str) -> None:
-    _keys.pop(plain_or_hash, None)
-    _keys.clear()
 
 
 async def caller_from_key(header: str) -> Caller:

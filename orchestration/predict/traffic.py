@@ -52,11 +52,6 @@ def finished(deployment_id: int) -> None:
         counter.in_flight -= 1
 
 
-def in_flight(deployment_id: int) -> int:
-    counter = _counters.get(deployment_id)
-    return counter.in_flight if counter else 0
-
-
 def take() -> list[tuple[int, float, int, float]]:
     """(deployment id, interval seconds, requests, average in-flight) since the last take."""
     now = time.monotonic()

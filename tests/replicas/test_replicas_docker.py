@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 
 import httpx
@@ -239,7 +238,6 @@ def test_placement_across_two_engines(
         for url in (ENGINE, node2_url):
             for c in docker_engine.list_containers(url, labels=container_labels(dep.pk)):
                 docker_engine.stop_and_remove(url, c.id, timeout=1)
-        subprocess.run(["true"])
 
 
 def test_leftover_container_claiming_a_new_replica_is_removed_not_trusted(
