@@ -261,9 +261,16 @@ def _plan(deployment_id: int) -> tuple[list[int], list[int], int | None]:
 
 
 def _refresh_status(deployment_id: int) -> None:
-    deployment = Deployment.objects.filter(pk=deployment_id).first()
-    if deployment is None or deployment.status == DeploymentStatus.DELETING:
-        return
+    # Under the row lock, so two replicas turning ready at once cannot each count only
+    # themselves and leave the deployment "deploying" with every replica ready.
+    with transaction.atomic():
+        deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
+        if deployment is None or deployment.status == DeploymentStatus.DELETING:
+            return
+        _settle_status(deployment)
+
+
+def _settle_status(deployment: Deployment) -> None:
     counts = {state: 0 for state in ReplicaState.values}
     for state in deployment.replicas.values_list("state", flat=True):
         counts[state] += 1
@@ -357,9 +364,15 @@ def start_replica(replica_id: int) -> None:
         _fail(replica, f"{error}\n{logs}".strip(), event="replica_failed")
         reconcile_deployment.apply_async((deployment.pk,), countdown=1)
         return
-    became_ready = Replica.objects.filter(pk=replica.pk, state=ReplicaState.STARTING).update(
-        state=ReplicaState.READY, ready_at=timezone.now(), last_error="", pending_reason=""
-    )
+    with transaction.atomic():
+        # The deployment's lock first, as _plan takes it: the replica turns ready and the
+        # status says so in one commit, so no reader sees one without the other.
+        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        became_ready = Replica.objects.filter(pk=replica.pk, state=ReplicaState.STARTING).update(
+            state=ReplicaState.READY, ready_at=timezone.now(), last_error="", pending_reason=""
+        )
+        if became_ready:
+            _refresh_status(deployment.pk)
     if not became_ready:
         docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
         return

@@ -23,7 +23,11 @@ from tests.conftest import requires_docker, wait_for
 pytestmark = [requires_docker, pytest.mark.docker, pytest.mark.celery]
 ENGINE = "unix:///var/run/docker.sock"
 SLOW_MODEL = Path(__file__).resolve().parent.parent / "fixtures" / "models" / "slow"
-UP, DOWN, TIMEFRAME, ZERO = 4, 6, 10, 12
+UP, DOWN, TIMEFRAME, ZERO = 4, 6, 10, 24
+# Once traffic stops, the average over TIMEFRAME decays and each step down waits DOWN:
+# 3 -> 2 comes about 9 s later and 2 -> 1 about 13 s later. ZERO must leave room for both,
+# or the scale-to-zero rule takes the deployment from 2 straight to 0 and "one replica"
+# is never seen.
 
 
 def _running(dep) -> int:
