@@ -90,13 +90,17 @@ def test_deploy_kill_scale_delete(deployment):
         min_replicas=1, max_replicas=1, desired_replicas=1
     )
     reconcile_deployment.delay(deployment.pk)
+    # The container goes first and the row says stopped just after: wait for both.
     wait_for(
-        lambda: len(_containers(deployment)) == 1 and len(_ready(deployment)) == 1,
+        lambda: (
+            len(_containers(deployment)) == 1
+            and len(_ready(deployment)) == 1
+            and Replica.objects.get(pk=newest.pk).state == ReplicaState.STOPPED
+        ),
         timeout=60,
-        message="scale-in to one",
+        message="scale-in to one, the newest stopped",
     )
-    newest.refresh_from_db()
-    assert newest.state == ReplicaState.STOPPED
+    assert newest.pk not in {r.pk for r in _ready(deployment)}
 
     # Delete: every container goes, then the row.
     deployment.request_delete()
