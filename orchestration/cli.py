@@ -179,6 +179,15 @@ class Client:
     def get(self, path: str, **kwargs) -> Any:
         return self.request("GET", path, **kwargs)
 
+    def get_all(self, path: str) -> list[dict]:
+        """Every item of a list endpoint, following its pages."""
+        items: list[dict] = []
+        while True:
+            page = self.get(path, params={"offset": len(items)})
+            items += page["items"]
+            if not page["items"] or len(items) >= page["count"]:
+                return items
+
     def post(self, path: str, body: Any = None, **kwargs) -> Any:
         if body is not None:
             kwargs["json"] = body
@@ -299,7 +308,7 @@ def show(out: Output, data: Any, columns=None, single: bool = False) -> None:
 
 def cmd_cluster(client: Client, out: Output, args) -> int:
     if args.action == "list":
-        show(out, client.get("clusters/"), CLUSTER_COLUMNS)
+        show(out, client.get_all("clusters/"), CLUSTER_COLUMNS)
     elif args.action == "get":
         show(out, client.get(f"clusters/{q(args.id)}/"), CLUSTER_COLUMNS, single=True)
     elif args.action == "create":
@@ -362,7 +371,7 @@ def _number_or_text(value: str) -> Any:
 def cmd_nodepool(client: Client, out: Output, args) -> int:
     base = f"clusters/{q(args.cluster)}/nodepools/"
     if args.action == "list":
-        show(out, client.get(base), NODEPOOL_COLUMNS)
+        show(out, client.get_all(base), NODEPOOL_COLUMNS)
     elif args.action == "get":
         show(out, client.get(f"{base}{q(args.id)}/"), NODEPOOL_COLUMNS, single=True)
     elif args.action == "create":
@@ -379,7 +388,7 @@ def cmd_nodepool(client: Client, out: Output, args) -> int:
 def cmd_node(client: Client, out: Output, args) -> int:
     base = f"clusters/{q(args.cluster)}/nodepools/{q(args.nodepool)}/nodes/"
     if args.action == "list":
-        show(out, client.get(base), NODE_COLUMNS)
+        show(out, client.get_all(base), NODE_COLUMNS)
     elif args.action == "get":
         show(out, client.get(f"{base}{q(args.name)}/"), NODE_COLUMNS, single=True)
     elif args.action == "add":
@@ -445,11 +454,11 @@ def pack_upload(path: Path) -> tuple[str, bytes]:
 
 def cmd_model(client: Client, out: Output, args) -> int:
     if args.action == "list":
-        show(out, client.get("models/"), MODEL_COLUMNS)
+        show(out, client.get_all("models/"), MODEL_COLUMNS)
     elif args.action == "get":
         show(out, client.get(f"models/{q(args.id)}/"), MODEL_COLUMNS, single=True)
     elif args.action == "versions":
-        show(out, client.get(f"models/{q(args.id)}/versions/"), VERSION_COLUMNS)
+        show(out, client.get_all(f"models/{q(args.id)}/versions/"), VERSION_COLUMNS)
     elif args.action == "delete":
         client.delete(f"models/{q(args.id)}/")
         deleted(out, "model", args.id)
@@ -682,7 +691,7 @@ def render_deployment(data: dict) -> str:
 
 def cmd_deployment(client: Client, out: Output, args) -> int:
     if args.action == "list":
-        show(out, client.get("deployments/"), DEPLOYMENT_COLUMNS)
+        show(out, client.get_all("deployments/"), DEPLOYMENT_COLUMNS)
     elif args.action == "get":
         show_deployment(out, client.get(f"deployments/{q(args.id)}/"))
     elif args.action == "create":

@@ -10,7 +10,7 @@ from django.db.models import Prefetch
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from orchestration.api.common import after_commit, is_slug, responses
+from orchestration.api.common import Converted, after_commit, is_slug, paginated, responses
 from orchestration.api.errors import ApiError, not_found
 from orchestration.api.schemas import ModelOut, VersionDetailOut, VersionOut
 from orchestration.catalog.ingest import ingest_uploaded_file
@@ -100,9 +100,10 @@ def _models(user):
     )
 
 
-@router.get("/models/", response=responses({200: list[ModelOut]}), summary="List models")
+@router.get("/models/", response=responses({200: list[ModelOut]}, 400), summary="List models")
+@paginated
 def list_models(request):
-    return [model_out(m) for m in _models(request.auth)]
+    return Converted(_models(request.auth), model_out)
 
 
 @router.post(
@@ -161,16 +162,15 @@ def delete_model(request, model_id: str):
 
 @router.get(
     "/models/{model_id}/versions/",
-    response=responses({200: list[VersionOut]}, 404),
+    response=responses({200: list[VersionOut]}, 400, 404),
     summary="List a model's versions",
     description="Newest first. The build log is on each version's own page.",
 )
+@paginated
 def list_versions(request, model_id: str):
     model = get_model(request.auth, model_id)
-    return [
-        version_out(v)
-        for v in model.versions.select_related("model").defer("build_log").order_by("-number")
-    ]
+    versions = model.versions.select_related("model").defer("build_log").order_by("-number")
+    return Converted(versions, version_out)
 
 
 @router.get(

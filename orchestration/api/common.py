@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
+from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models, transaction
+from ninja import Field, Schema
+from ninja.pagination import LimitOffsetPagination, paginate
 
 from orchestration.api.errors import ApiError, ErrorOut, django_errors_to_items
 from orchestration.clusters.models import SLUG_PATTERN
@@ -21,6 +24,46 @@ def responses(ok: dict, *error_codes: int) -> dict:
     """`{200: Out}` plus ErrorOut for each error code (401 and 500 always)."""
     codes = frozenset({401, 500, *error_codes})
     return {**ok, codes: ErrorOut}
+
+
+class Converted(Sequence):
+    """A queryset read through a converter.
+
+    Pagination slices and counts it in the database, so only the page's rows are
+    fetched and converted, whatever the size of the list.
+    """
+
+    def __init__(self, queryset: models.QuerySet, convert: Callable[[models.Model], dict]):
+        self.queryset = queryset
+        self.convert = convert
+
+    def __len__(self) -> int:
+        return self.queryset.count()
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self.convert(row) for row in self.queryset[index]]
+        return self.convert(self.queryset[index])
+
+
+MAX_OFFSET = 1_000_000_000
+
+
+class Pagination(LimitOffsetPagination):
+    """``?limit=`` and ``?offset=``, both bounded; the answer is ``{"items", "count"}``."""
+
+    class Input(Schema):
+        limit: int = Field(
+            settings.API_PAGE_SIZE,
+            ge=1,
+            le=settings.API_MAX_PAGE_SIZE,
+            description="How many items to return.",
+        )
+        # Bounded so a huge offset is a 400, not an overflow in the database.
+        offset: int = Field(0, ge=0, le=MAX_OFFSET, description="How many items to skip.")
+
+
+paginated = paginate(Pagination, max_limit=settings.API_MAX_PAGE_SIZE)
 
 
 def is_slug(value: str) -> bool:

@@ -8,7 +8,14 @@ from django.db import transaction
 from django.db.models import Count
 from ninja import Router, Status
 
-from orchestration.api.common import is_slug, queue_node_probe, responses, validate_instance
+from orchestration.api.common import (
+    Converted,
+    is_slug,
+    paginated,
+    queue_node_probe,
+    responses,
+    validate_instance,
+)
 from orchestration.api.errors import ApiError, not_found
 from orchestration.api.schemas import (
     ClusterIn,
@@ -172,18 +179,19 @@ def _with_counts(nodepools):
 
 @router.get(
     "/clusters/",
-    response=responses({200: list[ClusterOut]}),
+    response=responses({200: list[ClusterOut]}, 400),
     summary="List clusters",
     description="Your clusters, and the built-in shared cluster (read-only).",
     tags=["Clusters"],
 )
+@paginated
 def list_clusters(request):
     clusters = (
         Cluster.objects.visible_to(request.auth)
         .annotate(nodepool_count=Count("nodepools"))
         .order_by("is_shared", "slug")
     )
-    return [cluster_out(c) for c in clusters]
+    return Converted(clusters, cluster_out)
 
 
 @router.post(
@@ -265,13 +273,14 @@ def delete_cluster(request, cluster_id: str):
 
 @router.get(
     "/clusters/{cluster_id}/nodepools/",
-    response=responses({200: list[NodepoolOut]}, 404),
+    response=responses({200: list[NodepoolOut]}, 400, 404),
     summary="List a cluster's nodepools",
     tags=["Nodepools"],
 )
+@paginated
 def list_nodepools(request, cluster_id: str):
     cluster = get_cluster(request.auth, cluster_id)
-    return [nodepool_out(np) for np in _with_counts(cluster.nodepools.all())]
+    return Converted(_with_counts(cluster.nodepools.all()), nodepool_out)
 
 
 def _nodepool_values(data: dict) -> dict:
@@ -362,12 +371,16 @@ NODES_PATH = "/clusters/{cluster_id}/nodepools/{nodepool_id}/nodes/"
 
 
 @router.get(
-    NODES_PATH, response=responses({200: list[NodeOut]}, 404), summary="List nodes", tags=["Nodes"]
+    NODES_PATH,
+    response=responses({200: list[NodeOut]}, 400, 404),
+    summary="List nodes",
+    tags=["Nodes"],
 )
+@paginated
 def list_nodes(request, cluster_id: str, nodepool_id: str):
     nodepool = get_nodepool(request.auth, cluster_id, nodepool_id)
     nodes = Node.objects.with_usage().filter(nodepool=nodepool).select_related("nodepool__cluster")
-    return [node_out(n) for n in nodes]
+    return Converted(nodes.order_by("name"), node_out)
 
 
 @router.post(

@@ -1,14 +1,12 @@
 """Deployments (a model version on a nodepool, with autoscaling) and their replicas."""
 
-from __future__ import annotations
-
 from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from orchestration.api.catalog import find_version, get_model
-from orchestration.api.common import is_slug, responses, validate_instance
+from orchestration.api.common import Converted, is_slug, paginated, responses, validate_instance
 from orchestration.api.compute import get_cluster
 from orchestration.api.errors import ApiError, not_found
 from orchestration.api.schemas import (
@@ -197,10 +195,11 @@ def _clamp_desired(deployment: Deployment) -> None:
 
 
 @router.get(
-    "/deployments/", response=responses({200: list[DeploymentOut]}), summary="List deployments"
+    "/deployments/", response=responses({200: list[DeploymentOut]}, 400), summary="List deployments"
 )
+@paginated
 def list_deployments(request):
-    return [deployment_out(d) for d in _deployments(request.auth)]
+    return Converted(_deployments(request.auth), deployment_out)
 
 
 @router.post(
@@ -355,6 +354,7 @@ class ReplicaFilter(Schema):
     summary="List a deployment's replicas",
     description="Read-only; replicas are started and stopped by the autoscaler and reconcile.",
 )
+@paginated
 def list_replicas(request, deployment_id: str, filters: Query[ReplicaFilter]):
     deployment = get_deployment(request.auth, deployment_id)
     replicas = deployment.replicas.select_related("node", "model_version")
@@ -362,4 +362,4 @@ def list_replicas(request, deployment_id: str, filters: Query[ReplicaFilter]):
         replicas = replicas.filter(state=filters.state)
     elif not filters.all:
         replicas = replicas.exclude(state=ReplicaState.STOPPED)
-    return [replica_out(r) for r in replicas]
+    return Converted(replicas, replica_out)

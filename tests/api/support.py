@@ -56,6 +56,14 @@ class ApiClient:
     def get(self, path, **kw):
         return self.client.get(self._url(path), headers=self.headers, **kw)
 
+    def items(self, path) -> list:
+        """A list endpoint's first page, checked to be complete (count == len(items))."""
+        response = self.get(path)
+        assert response.status_code == 200, response.content
+        page = response.json()
+        assert page["count"] == len(page["items"]), page
+        return page["items"]
+
     def delete(self, path):
         return self.client.delete(self._url(path), headers=self.headers)
 

@@ -127,12 +127,12 @@ def test_upload_without_key_is_401(anon_api, tmp_path):
 
 
 def test_lists_show_only_own_objects(world, other_api, owner_api):
-    assert [c["id"] for c in owner_api.get("clusters/").json()] == ["east"]
-    assert other_api.get("clusters/").json() == []
-    assert other_api.get("models/").json() == []
-    assert other_api.get("deployments/").json() == []
-    assert [d["id"] for d in owner_api.get("deployments/").json()] == ["dep"]
-    assert [m["id"] for m in owner_api.get("models/").json()] == ["sentiment"]
+    assert [c["id"] for c in owner_api.items("clusters/")] == ["east"]
+    assert other_api.items("clusters/") == []
+    assert other_api.items("models/") == []
+    assert other_api.items("deployments/") == []
+    assert [d["id"] for d in owner_api.items("deployments/")] == ["dep"]
+    assert [m["id"] for m in owner_api.items("models/")] == ["sentiment"]
 
 
 def test_other_user_cannot_deploy_on_foreign_nodepool(world, other_user, make_model, other_api):

@@ -78,11 +78,11 @@ def test_duplicate_cluster_is_409(owner_api):
 
 def test_shared_cluster_is_listed_to_everyone_and_read_only(shared, owner_api, other_api):
     for api in (owner_api, other_api):
-        clusters = api.get("clusters/").json()
+        clusters = api.items("clusters/")
         assert [c["id"] for c in clusters] == ["shared"]
         assert clusters[0]["shared"] is True
         assert api.get("clusters/shared/nodepools/shared/").status_code == 200
-        assert [n["name"] for n in api.get("clusters/shared/nodepools/shared/nodes/").json()] == [
+        assert [n["name"] for n in api.items("clusters/shared/nodepools/shared/nodes/")] == [
             "local"
         ]
     for response in (
@@ -272,7 +272,7 @@ def test_cluster_delete_removes_nodepools_and_nodes(owner_api, compute):
 
 def test_counts_in_listings(owner_api, compute, owner, ready_model, make_deployment):
     make_deployment(owner, ready_model.model, ready_model.version, compute.nodepool)
-    (cluster,) = owner_api.get("clusters/").json()
+    (cluster,) = owner_api.items("clusters/")
     assert cluster["nodepools"] == 1
-    (pool,) = owner_api.get("clusters/east/nodepools/").json()
+    (pool,) = owner_api.items("clusters/east/nodepools/")
     assert (pool["nodes"], pool["deployments"]) == (1, 1)

@@ -301,12 +301,12 @@ def test_replicas_in_responses(owner_api, deployed, compute, ready_model):
     assert first["address"] == "127.0.0.1:40001" and first["started_at"]
     assert out["replicas"][1]["last_error"] == "OOM" and out["replicas"][1]["node"] is None
 
-    listed = owner_api.get("deployments/sent-prod/replicas/").json()
+    listed = owner_api.items("deployments/sent-prod/replicas/")
     assert [r["state"] for r in listed] == ["ready", "failed"]
-    assert len(owner_api.get("deployments/sent-prod/replicas/?all=true").json()) == 3
-    assert [
-        r["id"] for r in owner_api.get("deployments/sent-prod/replicas/?state=ready").json()
-    ] == [ready.pk]
+    assert len(owner_api.items("deployments/sent-prod/replicas/?all=true")) == 3
+    assert [r["id"] for r in owner_api.items("deployments/sent-prod/replicas/?state=ready")] == [
+        ready.pk
+    ]
     response = owner_api.get("deployments/sent-prod/replicas/?state=bogus")
     assert response.status_code == 400
     assert response.json()["errors"][0]["field"] == "state"

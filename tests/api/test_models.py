@@ -90,7 +90,7 @@ def test_list_and_get_models(owner_api, owner, make_model):
     make_model(owner, "sentiment")
     make_model(owner, "sentiment", status="building")
     make_model(owner, "iris")
-    models = owner_api.get("models/").json()
+    models = owner_api.items("models/")
     assert [m["id"] for m in models] == ["iris", "sentiment"]
     sentiment = owner_api.get("models/sentiment/").json()
     assert sentiment["versions"] == 2
@@ -103,7 +103,7 @@ def test_versions_with_build_log(owner_api, owner, make_model):
     _, v1 = make_model(owner, "sentiment")
     ModelVersion.objects.filter(pk=v1.pk).update(build_log="Step 1/3\nok\n", image="orch/s:1")
     _, v2 = make_model(owner, "sentiment", status="failed")
-    versions = owner_api.get("models/sentiment/versions/").json()
+    versions = owner_api.items("models/sentiment/versions/")
     assert [v["number"] for v in versions] == [2, 1]
     assert "build_log" not in versions[0]
     detail = owner_api.get(f"models/sentiment/versions/{v1.version_id}/").json()

@@ -389,6 +389,26 @@ def test_model_upload_errors(run, tmp_path):
     assert code == 1 and "HTTP 400" in err and "archive:" in err
 
 
+def test_lists_follow_every_page(monkeypatch, capsys):
+    """A server with a small page size: `cluster list` still shows every cluster."""
+    clusters = [{"id": f"c{n}", "shared": False} for n in range(5)]
+    offsets = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        offset = int(request.url.params.get("offset", 0))
+        offsets.append(offset)
+        return httpx.Response(
+            200, json={"items": clusters[offset : offset + 2], "count": len(clusters)}
+        )
+
+    monkeypatch.setenv("ORCHESTRATE_URL", "http://portal.test")
+    monkeypatch.setenv("ORCHESTRATE_KEY", "orc_k")
+    code = cli.main(["--json", "cluster", "list"], transport=httpx.MockTransport(handler))
+    assert code == 0
+    assert [c["id"] for c in json.loads(capsys.readouterr().out)] == [f"c{n}" for n in range(5)]
+    assert offsets == [0, 2, 4]
+
+
 # --- predict, against a stand-in server (the predict API is built separately) ------------
 
 

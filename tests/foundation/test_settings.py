@@ -79,6 +79,7 @@ def test_database_url_forms(tmp_path):
         ("CELERY_BROKER_URL", "kafka://x"),
         ("DOCKER_URL", "docker.sock"),
         ("UPLOAD_MAX_FILES", "many"),
+        ("API_MAX_PAGE_SIZE", "5"),  # below the default page size of 100
     ],
 )
 def test_malformed_environment_stops_startup(name, value):
