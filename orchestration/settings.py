@@ -202,6 +202,8 @@ REDIS_URL = env_str("REDIS_URL", "")
 # The predict body is checked against PREDICT_MAX_BYTES (413) before Django's own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, PREDICT_MAX_BYTES + 1024)
 
+# Portal lists: rows per page.
+PORTAL_PAGE_SIZE = env_int("PORTAL_PAGE_SIZE", 25, minimum=1)
 # Management API lists: items per page when ?limit= is absent, and the largest ?limit=.
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 100, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", max(1000, API_PAGE_SIZE), minimum=API_PAGE_SIZE)

@@ -13,6 +13,7 @@ from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.views import deploy_url
 from orchestration.deployments.models import ReplicaState
 from orchestration.portal.htmx import render_htmx
+from orchestration.portal.pagination import page_of
 
 TABS_TARGET = "model-tabs"
 
@@ -72,11 +73,15 @@ def model_list(request: HttpRequest) -> HttpResponse:
         )
         .order_by("slug")
     )
+    page = page_of(request, models)
+    on_page = list(page.object_list)
     latest = {}
-    for version in ModelVersion.objects.filter(model__in=models).order_by("model_id", "-number"):
+    for version in ModelVersion.objects.filter(model__in=[m.pk for m in on_page]).order_by(
+        "model_id", "-number"
+    ):
         latest.setdefault(version.model_id, version)
-    rows = [(m, latest.get(m.pk)) for m in models]
-    return render(request, "catalog/list.html", {"section": "models", "rows": rows})
+    rows = [(m, latest.get(m.pk)) for m in on_page]
+    return render(request, "catalog/list.html", {"section": "models", "rows": rows, "page": page})
 
 
 @require_http_methods(["GET"])
@@ -107,8 +112,8 @@ def model_deployments(request: HttpRequest, slug: str) -> HttpResponse:
     sort = request.GET.get("sort", DEFAULT_DEPLOYMENT_SORT)
     if sort not in DEPLOYMENT_SORTS:
         sort = DEFAULT_DEPLOYMENT_SORT
-    deployments = _model_deployments(model).order_by(*DEPLOYMENT_SORTS[sort])
-    return _tab_page(request, model, "deployments", deployments=deployments, sort=sort)
+    page = page_of(request, _model_deployments(model).order_by(*DEPLOYMENT_SORTS[sort]))
+    return _tab_page(request, model, "deployments", page=page, sort=sort)
 
 
 @require_http_methods(["GET"])

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 from orchestration.clusters.forms import ClusterForm, add_model_errors, visible_clusters
 from orchestration.clusters.models import Cluster
 from orchestration.deployments.models import Deployment
+from orchestration.portal.pagination import page_of
 
 CLUSTER_CONSTRAINT_FIELDS = {"cluster_slug_unique_per_owner": "slug"}
 
@@ -56,11 +57,11 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
         .annotate(nodepool_count=Count("nodepools", distinct=True))
         .order_by("-is_shared", "slug")
     )
-    has_own = any(not c.is_shared for c in clusters)
+    has_own = clusters.filter(is_shared=False).exists()
     return render(
         request,
         "clusters/list.html",
-        {"section": "compute", "clusters": clusters, "has_own": has_own},
+        {"section": "compute", "page": page_of(request, clusters), "has_own": has_own},
     )
 
 

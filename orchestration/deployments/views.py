@@ -30,6 +30,7 @@ from orchestration.deployments.preview import build_preview, preview_params
 from orchestration.nodepools.models import NodeStatus
 from orchestration.nodepools.views import nodepool_deployments
 from orchestration.portal.htmx import htmx_partial, render_htmx
+from orchestration.portal.pagination import page_of
 
 LIVE_TARGET = "live"
 CHARTS_TARGET = "charts"
@@ -57,10 +58,8 @@ def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
 
 @require_http_methods(["GET"])
 def deployment_list(request: HttpRequest) -> HttpResponse:
-    deployments = _owned_deployments(request.user).order_by("slug")
-    return render(
-        request, "deployments/list.html", {"section": "deployments", "deployments": deployments}
-    )
+    page = page_of(request, _owned_deployments(request.user).order_by("slug"))
+    return render(request, "deployments/list.html", {"section": "deployments", "page": page})
 
 
 # -- the deploy form -------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Template helpers shared by the portal pages: form fields, quantities, ages, sorting."""
+"""Template helpers shared by the portal pages: form fields, quantities, ages, sorting, pages."""
 
 from __future__ import annotations
 
@@ -76,6 +76,28 @@ def sort_header(label: str, key: str, current: str, url: str, target: str) -> di
         "aria_sort": "ascending" if ascending else "descending" if descending else "none",
         "arrow": "▲" if ascending else "▼" if descending else "",
         "title": "Sort Z–A" if ascending else "Sort A–Z",
+    }
+
+
+@register.inclusion_tag("inc/pagination.html", takes_context=True)
+def pagination(context, page, target: str = "") -> dict:
+    """Previous / next links for a `Page`, keeping the other query parameters (the sort).
+
+    With ``target``, htmx swaps that element in place and pushes the URL; the real href
+    serves the same page without JavaScript.
+    """
+    request = context["request"]
+
+    def url(number: int) -> str:
+        params = request.GET.copy()
+        params["page"] = str(number)
+        return f"{request.path}?{params.urlencode()}"
+
+    return {
+        "page": page,
+        "target": target,
+        "previous_url": url(page.previous_page_number()) if page.has_previous() else "",
+        "next_url": url(page.next_page_number()) if page.has_next() else "",
     }
 
 
