@@ -197,6 +197,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # Prediction.
 PREDICT_TIMEOUT = env_float("PREDICT_TIMEOUT", 60.0, minimum=0.1)
 COLD_START_TIMEOUT = env_float("COLD_START_TIMEOUT", 180.0, minimum=0.0)
+PREDICT_KEY_CACHE_SECONDS = env_float("PREDICT_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 REDIS_URL = env_str("REDIS_URL", "")
 # The predict body is checked against PREDICT_MAX_BYTES (413) before Django's own limit.

@@ -294,6 +294,8 @@ def asgi_server(celery_worker_process):
     env = dict(celery_worker_process.env)
     env.setdefault("COLD_START_TIMEOUT", "120")
     env.setdefault("TRAFFIC_FLUSH_SECONDS", "1")
+    # Long enough that only the published revocation can refuse a revoked key in a test.
+    env.setdefault("PREDICT_KEY_CACHE_SECONDS", "120")
     proc = subprocess.Popen(
         [
             sys.executable,

@@ -1,7 +1,8 @@
-"""Tell the predict routers that a deployment's ready replicas changed.
+"""Tell the predict routers that a deployment's ready replicas changed, or a key was revoked.
 
-Routers keep each deployment's ready replicas in memory and refresh them after a short
-time-to-live; when Redis is configured, a published message refreshes them at once.
+Routers keep each deployment's ready replicas, and the keys they have checked, in memory
+and refresh them after a short time-to-live; when Redis is configured, a published message
+refreshes them at once.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from django.conf import settings
 
 log = logging.getLogger(__name__)
 CHANNEL = "orchestration:routing"
+KEYS_CHANNEL = "orchestration:keys"
 
 
 @cache
@@ -25,10 +27,18 @@ def _redis():
 
 
 def changed(deployment_id: int) -> None:
+    _publish(CHANNEL, str(deployment_id))
+
+
+def key_revoked(token_hash: str) -> None:
+    _publish(KEYS_CHANNEL, token_hash)
+
+
+def _publish(channel: str, message: str) -> None:
     client = _redis()
     if client is None:
         return
     try:
-        client.publish(CHANNEL, str(deployment_id))
+        client.publish(channel, message)
     except Exception as exc:  # noqa: BLE001 - routers still refresh on their TTL
-        log.warning("could not publish a routing change: %s", exc)
+        log.warning("could not publish on %s: %s", channel, exc)

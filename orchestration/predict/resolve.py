@@ -10,12 +10,13 @@ import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from orchestration.accounts.models import AccessToken, hash_token
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
-# A revoked key keeps working on the predict path for at most this long.
+# How long a resolved model or deployment is reused before it is looked up again.
 CACHE_SECONDS = 5.0
 
 
@@ -74,12 +75,19 @@ async def caller_from_key(header: str) -> Caller:
     cached = _keys.get(digest)
     if cached is None or cached[0] < now:
         caller = await _lookup_key(token.strip())
-        _keys[digest] = (now + CACHE_SECONDS, caller)
+        # Without Redis a revoked key works for at most this long; with Redis the
+        # revocation is published and every router forgets the key at once.
+        _keys[digest] = (now + settings.PREDICT_KEY_CACHE_SECONDS, caller)
     else:
         caller = cached[1]
     if caller is None:
         raise PredictError(401, KEY_INVALID, "Invalid API key", "The key is unknown or revoked")
     return caller
+
+
+def forget_key(token_hash: str) -> None:
+    """Drop a key from the cache, so its next request is checked against the database."""
+    _keys.pop(token_hash, None)
 
 
 @sync_to_async

@@ -257,7 +257,8 @@ router = Router(ttl=2.0)
 
 
 def start_change_listener() -> None:
-    """Listen for replica changes on Redis pub/sub in a thread (when REDIS_URL is set)."""
+    """Listen for replica changes and revoked keys on Redis pub/sub in a thread (when
+    REDIS_URL is set)."""
     if not settings.REDIS_URL or getattr(start_change_listener, "started", False):
         return
     start_change_listener.started = True
@@ -265,15 +266,19 @@ def start_change_listener() -> None:
 
     import redis
 
-    from orchestration.deployments.routing_state import CHANNEL
+    from orchestration.deployments.routing_state import CHANNEL, KEYS_CHANNEL
+    from orchestration.predict import resolve
 
     def listen() -> None:
         while True:
             try:
                 client = redis.Redis.from_url(settings.REDIS_URL)
                 pubsub = client.pubsub(ignore_subscribe_messages=True)
-                pubsub.subscribe(CHANNEL)
+                pubsub.subscribe(CHANNEL, KEYS_CHANNEL)
                 for message in pubsub.listen():
+                    if message["channel"] == KEYS_CHANNEL.encode():
+                        resolve.forget_key(message["data"].decode())
+                        continue
                     try:
                         router.invalidate(int(message["data"]))
                     except (TypeError, ValueError):

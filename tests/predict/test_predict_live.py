@@ -7,10 +7,13 @@ import threading
 
 import httpx
 import pytest
+import redis
+from django.conf import settings
 
 from orchestration import docker_engine
 from orchestration.accounts.models import AccessToken
 from orchestration.deployments.models import Deployment, ReplicaState
+from orchestration.deployments.routing_state import KEYS_CHANNEL
 from orchestration.deployments.tasks import container_labels, reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
@@ -173,6 +176,26 @@ def test_errors_are_json(asgi_server, key, setup, other_user):
         timeout=30,
     )
     assert foreign.status_code == 404
+
+
+@pytest.mark.skipif(not settings.REDIS_URL, reason="revocations are published through Redis")
+def test_a_revoked_key_is_refused_at_once_though_the_server_cached_it(asgi_server, owner):
+    token, plain = AccessToken.issue(owner, "short-lived")
+    url = f"{asgi_server}/v2/models/no-such-model/outputs"
+
+    def status() -> int:
+        headers = {"Authorization": f"Key {plain}"}
+        return httpx.post(url, headers=headers, json=_body("hi"), timeout=30).status_code
+
+    assert status() == 404  # the key is good (and now cached for 120 s); the model is not
+    client = redis.Redis.from_url(settings.REDIS_URL)
+    wait_for(
+        lambda: dict(client.pubsub_numsub(KEYS_CHANNEL))[KEYS_CHANNEL.encode()] > 0,
+        timeout=30,
+        message="the server to listen for revocations",
+    )
+    token.revoke()
+    wait_for(lambda: status() == 401, timeout=30, message="the revoked key to be refused")
 
 
 def owner_of(dep):
