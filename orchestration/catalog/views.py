@@ -112,8 +112,9 @@ def model_deployments(request: HttpRequest, slug: str) -> HttpResponse:
     sort = request.GET.get("sort", DEFAULT_DEPLOYMENT_SORT)
     if sort not in DEPLOYMENT_SORTS:
         sort = DEFAULT_DEPLOYMENT_SORT
-    page = page_of(request, _model_deployments(model).order_by(*DEPLOYMENT_SORTS[sort]))
-    return _tab_page(request, model, "deployments", page=page, sort=sort)
+    # Every deployment, on one page (SPEC): a model has at most one per nodepool.
+    deployments = _model_deployments(model).order_by(*DEPLOYMENT_SORTS[sort])
+    return _tab_page(request, model, "deployments", deployments=deployments, sort=sort)
 
 
 @require_http_methods(["GET"])

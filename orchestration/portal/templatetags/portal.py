@@ -80,12 +80,8 @@ def sort_header(label: str, key: str, current: str, url: str, target: str) -> di
 
 
 @register.inclusion_tag("inc/pagination.html", takes_context=True)
-def pagination(context, page, target: str = "") -> dict:
-    """Previous / next links for a `Page`, keeping the other query parameters (the sort).
-
-    With ``target``, htmx swaps that element in place and pushes the URL; the real href
-    serves the same page without JavaScript.
-    """
+def pagination(context, page) -> dict:
+    """Previous / next links for a `Page`, keeping the other query parameters."""
     request = context["request"]
 
     def url(number: int) -> str:
@@ -95,7 +91,6 @@ def pagination(context, page, target: str = "") -> dict:
 
     return {
         "page": page,
-        "target": target,
         "previous_url": url(page.previous_page_number()) if page.has_previous() else "",
         "next_url": url(page.next_page_number()) if page.has_next() else "",
     }
