@@ -150,6 +150,22 @@ _clients: dict[tuple[str, TLSOptions | None, float], docker.DockerClient] = {}
 _clients_lock = threading.Lock()
 
 
+class _APIClient(docker.APIClient):
+    def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
+        if isinstance(self.verify, str):
+            # The engine's CA (set from TLSConfig) must win over REQUESTS_CA_BUNDLE or
+            # CURL_CA_BUNDLE, which requests otherwise prefers to a session's own CA
+            # (psf/requests#3829), failing every TLS engine on hosts that set them.
+            merged["verify"] = self.verify
+        return merged
+
+
+class _DockerClient(docker.DockerClient):
+    def __init__(self, **kwargs):
+        self.api = _APIClient(**kwargs)
+
+
 def _client(
     url: str, tls: TLSOptions | None = None, timeout: float = API_TIMEOUT_SECONDS
 ) -> docker.DockerClient:
@@ -166,7 +182,7 @@ def _client(
     if client is not None:
         return client
     with _translate(url):
-        client = docker.DockerClient(
+        client = _DockerClient(
             base_url=url,
             version="auto",
             timeout=int(math.ceil(timeout)),
