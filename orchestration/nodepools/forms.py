@@ -140,7 +140,10 @@ class NodeForm(forms.ModelForm):
         }
         help_texts = {
             "name": "Lowercase letters, digits, '-' and '_'; unique within the nodepool.",
-            "engine_url": "unix:///var/run/docker.sock, or tcp://host:2376 with TLS.",
+            "engine_url": (
+                "unix:///var/run/docker.sock, or tcp://host:2376 with TLS (the client "
+                "certificate comes from the DOCKER_TLS_* settings)."
+            ),
             "cpu_capacity": "Cores replicas may use on this node.",
         }
 
