@@ -20,6 +20,14 @@ def env_str(name: str, default: str) -> str:
     return os.environ.get(name, default)
 
 
+def env_file(name: str) -> str:
+    """An optional path to an existing file ("" when unset)."""
+    value = os.environ.get(name, "")
+    if value and not Path(value).is_file():
+        raise ImproperlyConfigured(f"{name} must name an existing file, got {value!r}")
+    return value
+
+
 def env_bool(name: str, default: bool) -> bool:
     raw = os.environ.get(name)
     if raw is None:

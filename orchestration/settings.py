@@ -6,8 +6,11 @@ import hashlib
 import secrets
 from pathlib import Path
 
+from django.core.exceptions import ImproperlyConfigured
+
 from orchestration.env import (
     env_bool,
+    env_file,
     env_float,
     env_int,
     env_list,
@@ -179,9 +182,13 @@ INSTANCE_ID = env_str(
     ).hexdigest()[:12],
 )
 # Client TLS for tcp:// engines (PEM files on this host); empty: plain TCP.
-DOCKER_TLS_CA_CERT = env_str("DOCKER_TLS_CA_CERT", "")
-DOCKER_TLS_CLIENT_CERT = env_str("DOCKER_TLS_CLIENT_CERT", "")
-DOCKER_TLS_CLIENT_KEY = env_str("DOCKER_TLS_CLIENT_KEY", "")
+DOCKER_TLS_CA_CERT = env_file("DOCKER_TLS_CA_CERT")
+DOCKER_TLS_CLIENT_CERT = env_file("DOCKER_TLS_CLIENT_CERT")
+DOCKER_TLS_CLIENT_KEY = env_file("DOCKER_TLS_CLIENT_KEY")
+if bool(DOCKER_TLS_CLIENT_CERT) != bool(DOCKER_TLS_CLIENT_KEY):
+    raise ImproperlyConfigured(
+        "DOCKER_TLS_CLIENT_CERT and DOCKER_TLS_CLIENT_KEY must be set together."
+    )
 SHARED_NODE_ADDRESS = env_str("SHARED_NODE_ADDRESS", "127.0.0.1")
 BASE_IMAGE = env_str("BASE_IMAGE", "orchestration/base:bookworm-py311")
 REPLICA_READY_TIMEOUT = env_float("REPLICA_READY_TIMEOUT", 120.0, minimum=1.0)

@@ -80,6 +80,8 @@ def test_database_url_forms(tmp_path):
         ("DOCKER_URL", "docker.sock"),
         ("UPLOAD_MAX_FILES", "many"),
         ("API_MAX_PAGE_SIZE", "5"),  # below the default page size of 100
+        ("DOCKER_TLS_CA_CERT", "/no/such/ca.pem"),
+        ("DOCKER_TLS_CLIENT_CERT", "/etc/hostname"),  # a certificate without its key
     ],
 )
 def test_malformed_environment_stops_startup(name, value):
