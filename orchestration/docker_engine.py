@@ -162,6 +162,7 @@ class _APIClient(docker.APIClient):
 
 
 class _DockerClient(docker.DockerClient):
+    # DockerClient.__init__ does nothing but build its APIClient: build ours instead.
     def __init__(self, **kwargs):
         self.api = _APIClient(**kwargs)
 

@@ -264,10 +264,17 @@ def _refresh_status(deployment_id: int) -> None:
     # Under the row lock, so two replicas turning ready at once cannot each count only
     # themselves and leave the deployment "deploying" with every replica ready.
     with transaction.atomic():
-        deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
-        if deployment is None or deployment.status == DeploymentStatus.DELETING:
-            return
-        _settle_status(deployment)
+        deployment = _lock_deployment(deployment_id)
+        if deployment is not None:
+            _settle_status(deployment)
+
+
+def _lock_deployment(deployment_id: int) -> Deployment | None:
+    """The deployment's row, locked until the transaction ends; None if it is going away."""
+    deployment = Deployment.objects.select_for_update().filter(pk=deployment_id).first()
+    if deployment is None or deployment.status == DeploymentStatus.DELETING:
+        return None
+    return deployment
 
 
 def _settle_status(deployment: Deployment) -> None:
@@ -367,12 +374,12 @@ def start_replica(replica_id: int) -> None:
     with transaction.atomic():
         # The deployment's lock first, as _plan takes it: the replica turns ready and the
         # status says so in one commit, so no reader sees one without the other.
-        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+        locked = _lock_deployment(deployment.pk)
         became_ready = Replica.objects.filter(pk=replica.pk, state=ReplicaState.STARTING).update(
             state=ReplicaState.READY, ready_at=timezone.now(), last_error="", pending_reason=""
         )
-        if became_ready:
-            _refresh_status(deployment.pk)
+        if became_ready and locked is not None:
+            _settle_status(locked)
     if not became_ready:
         docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
         return
