@@ -44,6 +44,11 @@ class SessionAuth(APIKeyCookie):
         # A request that names a key is judged by the key alone.
         if has_authorization_header(request):
             return None
+        # CSRF protects a logged-in browser; a caller with no session has nothing to
+        # protect and must hear 401 (how to authenticate), not 403 "CSRF check Failed".
+        user = getattr(request, "user", None)
+        if user is None or not user.is_authenticated:
+            return None
         return super()._get_key(request)
 
     def authenticate(self, request: HttpRequest, key: str | None):

@@ -124,3 +124,27 @@ def test_async_helper(owner, owner_key):
     request = RequestFactory().get("/", headers={"Authorization": f"Key {owner_key}"})
     request.user = AnonymousUser()
     assert async_to_sync(auser_from_request)(request) == owner
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_unsafe_call_without_credentials_is_401_not_csrf_403(db, method):
+    # Regression: no key and no session answered 403 "CSRF check Failed".
+    client = Client(enforce_csrf_checks=True)
+    response = getattr(client, method)(
+        "/api/v1/clusters/east/" if method != "post" else "/api/v1/clusters/",
+        {"id": "east"},
+        content_type="application/json",
+    )
+    assert response.status_code == 401, response.content
+    body = response.json()
+    assert body["detail"].startswith("Authentication required")
+    assert body["errors"] and body["errors"][0]["field"] is None
+    assert response["WWW-Authenticate"] == "Key"
+
+
+def test_stale_session_cookie_without_csrf_is_401(db):
+    # A session cookie that names no logged-in user is no session: 401, not a CSRF 403.
+    client = Client(enforce_csrf_checks=True)
+    client.cookies["sessionid"] = "not-a-session"
+    response = client.post("/api/v1/clusters/", {"id": "east"}, content_type="application/json")
+    assert response.status_code == 401, response.content
