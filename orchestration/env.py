@@ -73,6 +73,23 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return [item.strip() for item in raw.split(",") if item.strip()]
 
 
+def env_proxy_header(name: str) -> tuple[str, str] | None:
+    """``X-Forwarded-Proto: https`` -> Django's ``("HTTP_X_FORWARDED_PROTO", "https")``.
+
+    Unset or empty: None (the request's own scheme is trusted).
+    """
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not sep or not header or not value or not all(c.isalnum() or c in "-_" for c in header):
+        raise ImproperlyConfigured(
+            f"{name} must be 'Header-Name: value', e.g. 'X-Forwarded-Proto: https'; got {raw!r}"
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
 def env_url(name: str, default: str, *, schemes: tuple[str, ...]) -> str:
     raw = os.environ.get(name, default).strip()
     scheme = raw.split("://", 1)[0] if "://" in raw else ""

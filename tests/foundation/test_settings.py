@@ -113,3 +113,80 @@ def test_tls_for_tcp_engines_comes_from_settings(settings):
     )
     # The local socket never uses TLS.
     assert default_tls("unix:///var/run/docker.sock") is None
+
+
+PRODUCTION_TLS = {
+    "SECRET_KEY": "k3Vq8-production-secret-with-enough-length-and-variety-7Zp2Xr9mWq4Ls",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "orchestration.example.com",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+    "SESSION_COOKIE_SECURE": "true",
+    "CSRF_COOKIE_SECURE": "true",
+    "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
+}
+
+
+def _check_deploy(tmp_path, extra: dict[str, str]) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env={
+            "PATH": "/usr/bin:/bin",
+            "ORCHESTRATION_VAR_DIR": str(tmp_path),
+            "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
+            **extra,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_check_deploy_is_clean_with_the_production_tls_settings(tmp_path):
+    result = _check_deploy(tmp_path, PRODUCTION_TLS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "System check identified no issues" in result.stdout
+
+
+def test_check_deploy_names_what_is_missing_without_them(tmp_path):
+    # The same check sees the defaults (so the clean run above is not vacuous).
+    result = _check_deploy(tmp_path, {"SECRET_KEY": PRODUCTION_TLS["SECRET_KEY"]})
+    assert result.returncode != 0
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr + result.stdout
+
+
+def test_tls_settings_are_read_from_the_environment(tmp_path):
+    script = (
+        "from django.conf import settings as s; print(s.SECURE_SSL_REDIRECT, "
+        "s.SECURE_HSTS_SECONDS, s.SECURE_HSTS_INCLUDE_SUBDOMAINS, s.SECURE_HSTS_PRELOAD, "
+        "s.SESSION_COOKIE_SECURE, s.CSRF_COOKIE_SECURE, s.SECURE_PROXY_SSL_HEADER)"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "--no-imports", "-c", script],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "ORCHESTRATION_VAR_DIR": str(tmp_path), **PRODUCTION_TLS},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == (
+        "True 31536000 True True True True ('HTTP_X_FORWARDED_PROTO', 'https')"
+    )
+
+
+@pytest.mark.parametrize("value", ["https", "X-Forwarded-Proto:", ": https", "X Proto: https"])
+def test_malformed_proxy_ssl_header_stops_startup(monkeypatch, value):
+    monkeypatch.setenv("SECURE_PROXY_SSL_HEADER", value)
+    with pytest.raises(ImproperlyConfigured, match="SECURE_PROXY_SSL_HEADER must be"):
+        env.env_proxy_header("SECURE_PROXY_SSL_HEADER")
+
+
+def test_malformed_hsts_seconds_stops_startup(tmp_path):
+    result = _check_deploy(tmp_path, {"SECURE_HSTS_SECONDS": "a year"})
+    assert result.returncode != 0
+    assert "SECURE_HSTS_SECONDS" in result.stderr
