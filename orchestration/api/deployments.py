@@ -178,7 +178,7 @@ def _conflict_after_race(deployment: Deployment) -> ApiError:
     others = Deployment.objects.exclude(pk=deployment.pk)
     if others.filter(owner=deployment.owner, slug=deployment.slug).exists():
         return ApiError(409, "You already have a deployment with this ID.", field="id")
-    if others.filter(model=deployment.model, nodepool=deployment.nodepool).exists():
+    if others.active().filter(model=deployment.model, nodepool=deployment.nodepool).exists():
         return ApiError(
             409, "This model already has a deployment on this nodepool.", field="nodepool_id"
         )

@@ -294,7 +294,7 @@ class DeploymentCreateForm(DeploymentSettingsForm):
         if cluster is not None and nodepool is not None and nodepool.cluster_id != cluster.pk:
             self.add_error("nodepool", "Choose a nodepool of the chosen cluster.")
         if model is not None and nodepool is not None:
-            existing = Deployment.objects.filter(model=model, nodepool=nodepool).first()
+            existing = Deployment.objects.active().filter(model=model, nodepool=nodepool).first()
             if existing is not None:
                 self.add_error("nodepool", already_deployed_error(existing))
         return data

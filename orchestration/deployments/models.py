@@ -95,8 +95,11 @@ class Deployment(models.Model):
                 name="deployment_slug_unique_per_owner",
                 violation_error_message="You already have a deployment with this ID.",
             ),
+            # A deployment being deleted no longer counts: the model can be deployed on the
+            # nodepool again at once, however long its containers take to go.
             models.UniqueConstraint(
                 fields=["model", "nodepool"],
+                condition=~Q(status="deleting"),
                 name="one_deployment_per_model_per_nodepool",
                 violation_error_message="This model already has a deployment on this nodepool.",
             ),
@@ -280,3 +283,34 @@ class ScalingDecision(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} wanted {self.wanted}, applied {self.applied}: {self.reason}"
+
+
+class OrphanedContainers(models.Model):
+    """Containers of a deleted deployment left on a node that could not be reached.
+
+    Deleting a deployment does not wait for its unreachable nodes (they may never come
+    back): the row goes, and this note says which containers to remove from the node
+    when its engine answers again (the node probe does it). Containers are found by the
+    deployment's labels, so ones started after the note was written go too.
+    """
+
+    node = models.ForeignKey(Node, on_delete=models.CASCADE, related_name="orphaned_containers")
+    deployment_key = models.PositiveBigIntegerField(
+        help_text="The deleted deployment's id: the value of its containers' label."
+    )
+    deployment_slug = models.CharField(max_length=64)
+    container_ids = models.JSONField(default=list, blank=True)
+    reason = models.CharField(max_length=500, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["node", "deployment_key"], name="orphaned_containers_once_per_node"
+            )
+        ]
+        verbose_name_plural = "orphaned containers"
+
+    def __str__(self) -> str:
+        return f"{self.deployment_slug} on {self.node.name}"

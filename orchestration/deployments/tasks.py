@@ -26,6 +26,7 @@ from orchestration.deployments.models import (
     LIVE_STATES,
     Deployment,
     DeploymentStatus,
+    OrphanedContainers,
     Replica,
     ReplicaState,
 )
@@ -523,9 +524,13 @@ def _wait_drained(address: str) -> None:
 # -- delete ---------------------------------------------------------------------------
 
 
-@shared_task(**{**ENGINE_TASK, "retry_backoff_max": 120})
+@shared_task(**ENGINE_TASK)
 def delete_deployment(deployment_id: int) -> None:
-    """Remove every container of the deployment, found by label on every node, then the row."""
+    """Remove every container of the deployment, found by label on every node, then the row.
+
+    An unreachable node does not hold the deletion up: its containers are recorded as
+    orphaned and removed when the node answers again (``remove_orphaned_containers``).
+    """
     deployment = Deployment.objects.filter(pk=deployment_id).first()
     if deployment is None:
         return
@@ -536,19 +541,69 @@ def delete_deployment(deployment_id: int) -> None:
     nodes = Node.objects.filter(
         Q(nodepool_id=deployment.nodepool_id) | Q(replicas__deployment=deployment)
     ).distinct()
+    unreachable: list[tuple[Node, str]] = []
     for node in nodes:
         try:
-            for container in docker_engine.list_containers(
-                node.engine_url, labels=container_labels(deployment.pk)
-            ):
-                docker_engine.stop_and_remove(node.engine_url, container.id, timeout=10)
+            _remove_containers(node, deployment.pk)
         except docker_engine.EngineUnreachable as exc:
-            Deployment.objects.filter(pk=deployment.pk).update(
-                status_message=f"Waiting for node {node.name} to remove its containers: {exc}"[:500]
+            _mark_unreachable(node, exc)
+            unreachable.append((node, str(exc)))
+    with transaction.atomic():
+        for node, reason in unreachable:
+            container_ids = [
+                cid
+                for cid in deployment.replicas.filter(node=node).values_list(
+                    "container_id", flat=True
+                )
+                if cid
+            ]
+            OrphanedContainers.objects.get_or_create(
+                node=node,
+                deployment_key=deployment.pk,
+                defaults={
+                    "deployment_slug": deployment.slug,
+                    "container_ids": container_ids,
+                    "reason": reason[:500],
+                },
             )
-            raise
-    deployment.delete()
+            log.warning(
+                "deployment %s deleted; its containers on unreachable node %s are removed "
+                "when it answers again",
+                deployment.slug,
+                node.name,
+            )
+        deployment.delete()
     routing_state.changed(deployment_id)
+
+
+def _remove_containers(node: Node, deployment_key: int) -> None:
+    for container in docker_engine.list_containers(
+        node.engine_url, labels=container_labels(deployment_key)
+    ):
+        docker_engine.stop_and_remove(node.engine_url, container.id, timeout=10)
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def remove_orphaned_containers(node_id: int) -> int:
+    """Remove deleted deployments' containers from a node that is reachable again.
+
+    A note goes only once its containers are gone; while the engine is unreachable the
+    notes stay for the next probe. Returns how many notes were settled.
+    """
+    node = Node.objects.filter(pk=node_id).first()
+    if node is None:
+        return 0
+    settled = 0
+    for orphan in OrphanedContainers.objects.filter(node=node):
+        try:
+            _remove_containers(node, orphan.deployment_key)
+        except docker_engine.EngineUnreachable as exc:
+            _mark_unreachable(node, exc)
+            break
+        OrphanedContainers.objects.filter(pk=orphan.pk).delete()
+        log.info("removed the containers of deleted deployment %s from %s", orphan, node.name)
+        settled += 1
+    return settled
 
 
 # -- periodic -------------------------------------------------------------------------

@@ -140,9 +140,11 @@ def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | No
     except IntegrityError:
         # Another request created the same (model, nodepool) or id between our check and
         # our insert; the database constraint refused ours. Say which, as the form would.
-        existing = Deployment.objects.filter(
-            model=deployment.model, nodepool=deployment.nodepool
-        ).first()
+        existing = (
+            Deployment.objects.active()
+            .filter(model=deployment.model, nodepool=deployment.nodepool)
+            .first()
+        )
         if existing is not None:
             form.add_error("nodepool", already_deployed_error(existing))
         else:

@@ -43,6 +43,9 @@ def probe_node(node_id: int) -> str | None:
     if came_back:
         log.info("node %s is ready (Docker %s)", node, info.version)
         _reconcile_nodepool(node.nodepool_id)
+    if node.orphaned_containers.exists():
+        # Deleted deployments' containers left here while the node was unreachable.
+        _remove_orphans(node.pk)
     return NodeStatus.READY
 
 
@@ -52,6 +55,12 @@ def probe_all_nodes() -> int:
     for node_id in ids:
         probe_node.delay(node_id)
     return len(ids)
+
+
+def _remove_orphans(node_id: int) -> None:
+    from orchestration.deployments.tasks import remove_orphaned_containers
+
+    remove_orphaned_containers.delay(node_id)
 
 
 def _reconcile_nodepool(nodepool_id: int) -> None:
