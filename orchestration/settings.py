@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from datetime import timedelta
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -72,6 +73,7 @@ INSTALLED_APPS = [
     "orchestration.catalog",
     "orchestration.deployments",
     "orchestration.portal",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -85,6 +87,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "orchestration.urls"
@@ -126,6 +130,20 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Failed logins (portal and admin) are counted by django-axes in the database, so every
+# web process sees them: after LOGIN_FAILURE_LIMIT failures for one username, or from one
+# client address (REMOTE_ADDR), the next attempts are refused with 429 until
+# LOGIN_LOCKOUT_MINUTES have passed since the last failure; a success resets the username.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_float("LOGIN_LOCKOUT_MINUTES", 15.0, minimum=0.1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "orchestration.accounts.lockout.locked_out"
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")
@@ -228,6 +246,13 @@ PORTAL_PAGE_SIZE = env_int("PORTAL_PAGE_SIZE", 25, minimum=1)
 # Management API lists: items per page when ?limit= is absent, and the largest ?limit=.
 API_PAGE_SIZE = env_int("API_PAGE_SIZE", 100, minimum=1)
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", max(1000, API_PAGE_SIZE), minimum=API_PAGE_SIZE)
+
+# Rate limits per access key (token bucket: requests per second on average, `burst` at
+# once; 0 turns a limit off). Shared through Redis when REDIS_URL is set. See ratelimit.py.
+PREDICT_RATE_LIMIT = env_float("PREDICT_RATE_LIMIT", 500.0, minimum=0.0)
+PREDICT_RATE_BURST = env_int("PREDICT_RATE_BURST", max(1, int(PREDICT_RATE_LIMIT * 2)), minimum=1)
+API_RATE_LIMIT = env_float("API_RATE_LIMIT", 50.0, minimum=0.0)
+API_RATE_BURST = env_int("API_RATE_BURST", max(1, int(API_RATE_LIMIT * 2)), minimum=1)
 
 LOGGING = {
     "version": 1,

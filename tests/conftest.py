@@ -48,6 +48,14 @@ def _media_root(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    """Rate limits off unless a test sets them: suites (schemathesis, the fuzzers) send
+    far more requests per key than any limit meant for clients allows."""
+    settings.PREDICT_RATE_LIMIT = 0
+    settings.API_RATE_LIMIT = 0
+
+
 @pytest.fixture
 def owner(db):
     return get_user_model().objects.create_user("owner", "owner@example.com", "owner-pass-123")

@@ -21,8 +21,8 @@ SLUG_RE = re.compile(SLUG_PATTERN)
 
 
 def responses(ok: dict, *error_codes: int) -> dict:
-    """`{200: Out}` plus ErrorOut for each error code (401 and 500 always)."""
-    codes = frozenset({401, 500, *error_codes})
+    """`{200: Out}` plus ErrorOut for each error code (401, 429 and 500 always)."""
+    codes = frozenset({401, 429, 500, *error_codes})
     return {**ok, codes: ErrorOut}
 
 

@@ -8,7 +8,8 @@
   its CSRF token.
 - 404: unknown id, or another user's object (the API never says which).
 - 405: method not allowed; 409: a conflict (duplicate id, one deployment per model per
-  nodepool, an object still in use); 413: upload too large; 500: a bug, logged, no traceback.
+  nodepool, an object still in use); 413: upload too large; 429: too many requests for the
+  key (`Retry-After` says when to retry); 500: a bug, logged, no traceback.
 """
 
 from __future__ import annotations
@@ -22,8 +23,10 @@ from django.db import DataError, IntegrityError
 from django.db.models import ProtectedError, RestrictedError
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from ninja import Schema
-from ninja.errors import AuthenticationError, HttpError
+from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
+
+from orchestration.jsonsafe import JSONError
 
 log = logging.getLogger("orchestration.api")
 
@@ -47,6 +50,7 @@ STATUS_TEXT = {
     409: "Conflict: the id is taken, the model already has a deployment on this nodepool, "
     "or the object is still in use.",
     413: "The upload is larger than the server accepts.",
+    429: "Too many requests for this key: wait for the seconds in `Retry-After`.",
     500: "Server error (logged); the body never carries a traceback.",
 }
 
@@ -169,9 +173,30 @@ def install_handlers(api) -> None:
             request, 401, [{"field": None, "message": message}], {"WWW-Authenticate": "Key"}
         )
 
+    @api.exception_handler(Throttled)
+    def _throttled(request, exc: Throttled) -> HttpResponse:
+        from orchestration import ratelimit
+
+        wait = exc.wait or 1.0
+        limiter = ratelimit.limiter("api")
+        message = (
+            f"Too many requests: this key may make {limiter.rate:g} requests per second "
+            f"(bursts of {limiter.burst:g}); retry in {wait:.2f} s."
+        )
+        return respond(
+            request,
+            429,
+            [{"field": None, "message": message}],
+            {"Retry-After": ratelimit.retry_after(wait)},
+        )
+
     @api.exception_handler(HttpError)
     def _http_error(request, exc: HttpError) -> HttpResponse:
-        return respond(request, exc.status_code, [{"field": None, "message": str(exc)}])
+        message = str(exc)
+        if isinstance(exc.__cause__, JSONError):
+            # ninja's parser wrapper says only "Cannot parse request body": say why.
+            message = f"Cannot parse request body: {exc.__cause__}"
+        return respond(request, exc.status_code, [{"field": None, "message": message}])
 
     @api.exception_handler(Http404)
     def _not_found(request, exc: Http404) -> HttpResponse:

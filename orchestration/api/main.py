@@ -12,8 +12,10 @@ from orchestration.api import catalog, compute, deployments
 from orchestration.api.common import responses
 from orchestration.api.docs import LocalDocs, docs_urls
 from orchestration.api.errors import STATUS_TEXT, install_handlers, json_error, log
+from orchestration.api.parser import StrictJSONParser
 from orchestration.api.schemas import MeOut
 from orchestration.api.security import AUTH
+from orchestration.api.throttle import KeyThrottle
 
 DESCRIPTION = """\
 Everything the portal does, scriptable: clusters, nodepools, nodes, models (upload an archive
@@ -117,6 +119,8 @@ api = OrchestrationAPI(
     docs=LocalDocs(),
     docs_url="/docs",
     openapi_url="/openapi.json",
+    parser=StrictJSONParser(),
+    throttle=[KeyThrottle()],
 )
 install_handlers(api)
 

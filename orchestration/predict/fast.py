@@ -9,11 +9,11 @@ no CSRF, no templates), so `orchestration.asgi` sends `/v2/` here; the Django vi
 
 from __future__ import annotations
 
-import json
 import re
 
 from django.conf import settings
 
+from orchestration import jsonsafe
 from orchestration.predict import resolve
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.views import error_body, handle
@@ -87,7 +87,7 @@ async def predict_app(scope, receive, send) -> None:
 
 
 async def _send(send, status: int, body: dict, extra: dict | None = None) -> None:
-    payload = json.dumps(body, separators=(",", ":")).encode()
+    payload = jsonsafe.dumps(body, separators=(",", ":")).encode()
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),

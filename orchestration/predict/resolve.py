@@ -23,17 +23,26 @@ CACHE_SECONDS = 5.0
 class PredictError(Exception):
     """An error the caller gets as JSON: HTTP status, Clarifai status code, description."""
 
-    def __init__(self, http_status: int, code: int, description: str, details: str = "") -> None:
+    def __init__(
+        self,
+        http_status: int,
+        code: int,
+        description: str,
+        details: str = "",
+        headers: dict | None = None,
+    ) -> None:
         super().__init__(description)
         self.http_status = http_status
         self.code = code
         self.description = description
         self.details = details
+        self.headers = headers or {}
 
 
 # Clarifai status codes (clarifai_grpc status_code_pb2), so clients recognise them.
 SUCCESS = 10000
 FAILURE = 10020
+CONN_THROTTLED = 11005
 KEY_INVALID = 11008
 KEY_NOT_FOUND = 11009
 INVALID_REQUEST = 11102
@@ -48,6 +57,8 @@ DEPLOYMENT_DOES_NOT_EXIST = 25900
 class Caller:
     user_id: int
     username: str
+    # The key's digest (hash_token), what rate limits count by; "" for the portal's session.
+    key: str = ""
 
 
 @dataclass(frozen=True)
@@ -74,7 +85,7 @@ async def caller_from_key(header: str) -> Caller:
     now = time.monotonic()
     cached = _keys.get(digest)
     if cached is None or cached[0] < now:
-        caller = await _lookup_key(token.strip())
+        caller = await _lookup_key(token.strip(), digest)
         # Without Redis a revoked key works for at most this long; with Redis the
         # revocation is published and every router forgets the key at once.
         _keys[digest] = (now + settings.PREDICT_KEY_CACHE_SECONDS, caller)
@@ -91,10 +102,10 @@ def forget_key(token_hash: str) -> None:
 
 
 @sync_to_async
-def _lookup_key(token: str) -> Caller | None:
+def _lookup_key(token: str, digest: str) -> Caller | None:
     _fresh_connection()
     user = AccessToken.authenticate(token)
-    return Caller(user.pk, user.username) if user else None
+    return Caller(user.pk, user.username, digest) if user else None
 
 
 async def target_for(
@@ -136,8 +147,10 @@ def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Targe
     from orchestration.deployments.models import Deployment
 
     deployments = Deployment.objects.filter(owner_id=caller.user_id).select_related(
-        "model", "model_version"
+        "model", "model_version", "nodepool__cluster"
     )
+    if deployment_slug is not None and selector:
+        _check_agrees_with_url(caller, deployment_slug, selector)
     if deployment_slug is None and "deployment" in selector:
         chosen = selector["deployment"]
         if chosen.get("user_id") not in (None, "", "me", caller.username):
@@ -149,6 +162,8 @@ def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Targe
             raise PredictError(
                 404, DEPLOYMENT_DOES_NOT_EXIST, "Deployment does not exist", deployment_slug
             )
+        if "nodepool" in selector:
+            _check_on_nodepool(deployment, selector["nodepool"])
         if model_slug is not None and deployment.model.slug != model_slug:
             raise PredictError(
                 400,
@@ -180,6 +195,43 @@ def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Targe
             )
         return _check_version(deployment, version_id)
     return _check_version(_shared_deployment(caller, model, version_id), version_id)
+
+
+def _check_agrees_with_url(caller: Caller, deployment_slug: str, selector: dict) -> None:
+    """A selector sent to a deployment's own URL must name that deployment (or none).
+
+    Silently preferring one of two contradicting choices would send the request to a
+    deployment the caller may not have meant.
+    """
+    chosen = selector.get("deployment")
+    if chosen is None:
+        return
+    if chosen["id"] != deployment_slug or chosen.get("user_id") not in (
+        None,
+        "",
+        "me",
+        caller.username,
+    ):
+        raise PredictError(
+            400,
+            INVALID_REQUEST,
+            "The runner_selector names another deployment than the URL",
+            f"the URL names deployment {deployment_slug}; the selector names {chosen['id']}",
+        )
+
+
+def _check_on_nodepool(deployment, pool: dict) -> None:
+    cluster = pool.get("compute_cluster") or {}
+    if deployment.nodepool.slug != pool["id"] or deployment.nodepool.cluster.slug != cluster.get(
+        "id"
+    ):
+        raise PredictError(
+            400,
+            INVALID_REQUEST,
+            "The runner_selector names another nodepool than the deployment's",
+            f"deployment {deployment.slug} runs on "
+            f"{deployment.nodepool.cluster.slug}/{deployment.nodepool.slug}",
+        )
 
 
 def _check_version(deployment, version_id: str | None) -> Target:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import time
@@ -22,6 +21,7 @@ import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from orchestration import jsonsafe
 from orchestration.predict import traffic
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
@@ -52,6 +52,10 @@ class RouteResult:
 
 class ModelError(Exception):
     """The model itself raised: its message goes back to the caller."""
+
+
+class ModelBadOutput(Exception):
+    """The replica answered 200 with a body that is not strict JSON (NaN, Infinity, ...)."""
 
 
 class ModelTimeout(Exception):
@@ -163,7 +167,7 @@ class Router:
             try:
                 async with client.post(
                     f"http://{backend.address}/predict",
-                    data=json.dumps({"inputs": inputs}),
+                    data=jsonsafe.dumps({"inputs": inputs}),
                     headers=JSON_HEADERS,
                 ) as response:
                     status, raw = response.status, await response.read()
@@ -206,8 +210,12 @@ class Router:
 
 def _interpret(status: int, raw: bytes, backend: Backend, attempt: int, cold: bool) -> RouteResult:
     try:
-        body = json.loads(raw)
-    except ValueError:
+        body = jsonsafe.loads(raw)
+    except jsonsafe.JSONError as exc:
+        if status == 200:
+            # Forwarding it would hand the caller what strict parsers refuse; the model
+            # (not the request) is at fault, so it is a bad gateway, said plainly.
+            raise ModelBadOutput(str(exc)) from None
         body = {"error": raw[:500].decode(errors="replace")}
     if status == 200 and isinstance(body, dict):
         return RouteResult(200, body, backend, attempt, cold)

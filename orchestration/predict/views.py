@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 import uuid
@@ -13,9 +12,11 @@ from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
+from orchestration import jsonsafe, ratelimit
 from orchestration.predict import resolve
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
+    ModelBadOutput,
     ModelError,
     ModelTimeout,
     NoReplica,
@@ -25,6 +26,8 @@ from orchestration.predict.router import (
 
 log = logging.getLogger(__name__)
 MAX_INPUTS = 128
+# Never write NaN or Infinity: strict JSON parsers refuse them.
+STRICT = {"allow_nan": False}
 
 
 @login_not_required
@@ -60,7 +63,7 @@ async def _handle(request: HttpRequest, **where) -> JsonResponse:
             PredictError(413, resolve.INVALID_REQUEST, "Request too large", str(exc))
         )
     status, body, headers = await handle(request.headers.get("Authorization", ""), raw, **where)
-    return JsonResponse(body, status=status, headers=headers)
+    return JsonResponse(body, status=status, headers=headers, json_dumps_params=STRICT)
 
 
 async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, dict]:
@@ -70,6 +73,7 @@ async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, di
         if len(raw) > settings.PREDICT_MAX_BYTES:
             raise _too_large(len(raw))
         caller = await resolve.caller_from_key(authorization)
+        await _check_rate(caller)
         inputs, selector = parse_body(raw)
         target = await resolve.target_for(
             caller,
@@ -82,10 +86,24 @@ async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, di
         body, headers = await run_prediction(target, inputs)
         return 200, body, headers
     except PredictError as exc:
-        return exc.http_status, error_body(exc), {}
+        return exc.http_status, error_body(exc), exc.headers
     except Exception:
         log.exception("predict failed")
         return 500, error_body(PredictError(500, resolve.FAILURE, "Internal error")), {}
+
+
+async def _check_rate(caller: resolve.Caller) -> None:
+    limiter = ratelimit.limiter("predict")
+    wait = await limiter.acheck(caller.key)
+    if wait is not None:
+        raise PredictError(
+            429,
+            resolve.CONN_THROTTLED,
+            "Too many requests",
+            f"this key may send {limiter.rate:g} requests per second (bursts of "
+            f"{limiter.burst:g}); retry in {wait:.2f} s",
+            headers={"Retry-After": ratelimit.retry_after(wait)},
+        )
 
 
 def _too_large(length: int) -> PredictError:
@@ -102,14 +120,14 @@ def error_body(exc: PredictError) -> dict:
 
 
 def error_response(exc: PredictError) -> JsonResponse:
-    return JsonResponse(error_body(exc), status=exc.http_status)
+    return JsonResponse(error_body(exc), status=exc.http_status, json_dumps_params=STRICT)
 
 
 def parse_body(raw: bytes) -> tuple[list[dict], dict | None]:
     try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise PredictError(400, resolve.INVALID_REQUEST, "Malformed JSON body", str(exc)) from None
+        body = jsonsafe.loads(raw or b"null")
+    except jsonsafe.JSONError as exc:
+        raise PredictError(400, resolve.INVALID_REQUEST, "Invalid JSON body", str(exc)) from None
     if not isinstance(body, dict):
         raise PredictError(400, resolve.INVALID_REQUEST, "The body must be a JSON object")
     inputs = body.get("inputs")
@@ -172,6 +190,10 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
     except ModelError as exc:
         raise PredictError(
             422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)
+        ) from None
+    except ModelBadOutput as exc:
+        raise PredictError(
+            502, resolve.MODEL_PREDICTION_FAILED, "The model returned invalid JSON", str(exc)
         ) from None
     except ModelTimeout as exc:
         raise PredictError(504, resolve.FAILURE, "Model timed out", str(exc)) from None

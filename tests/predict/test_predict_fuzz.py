@@ -38,11 +38,56 @@ selector = (
         }
     )
 )
+
+
+def _nested(depth: int, where: str, closed: bool) -> bytes:
+    inner = "[" * depth + ("]" * depth if closed else "")
+    text = {
+        "top": "{inner}",
+        "data": '{{"inputs": [{{"data": {{"x": {inner}}}}}]}}',
+        "selector": '{{"inputs": [{{"data": {{}}}}], "runner_selector": {{"deployment": {inner}}}}}',
+        "id": '{{"inputs": [{{"id": {inner}, "data": {{}}}}]}}',
+    }[where]
+    return text.format(inner=inner).encode()
+
+
+def _non_standard(number: str, where: str) -> bytes:
+    text = {
+        "data": '{{"inputs": [{{"data": {{"n": {n}}}}}]}}',
+        "list": '{{"inputs": [{{"data": {{"text": {{"raw": [1, {n}]}}}}}}]}}',
+        "selector": '{{"inputs": [{{"data": {{}}}}], "runner_selector": {{"x": {n}}}}}',
+        "top": "{n}",
+    }[where]
+    return text.format(n=number).encode()
+
+
+# Bodies that must be a 400 once past auth: nesting beyond the limit (the parser used to
+# raise RecursionError: a 500) and numbers JSON cannot carry (used to be echoed back).
+hostile = st.builds(
+    _nested,
+    st.integers(min_value=65, max_value=3000),
+    st.sampled_from(["top", "data", "selector", "id"]),
+    st.booleans(),
+) | st.builds(
+    _non_standard,
+    st.sampled_from(["NaN", "Infinity", "-Infinity", "1e400", "-1e999", "123e456"]),
+    st.sampled_from(["data", "list", "selector", "top"]),
+)
 bodies = (
     st.builds(lambda i, s: {"inputs": i, "runner_selector": s}, inputs, selector)
     | json_values
     | st.binary(max_size=50)
+    | hostile
 )
+
+
+def _strict_json(raw: bytes):
+    def refuse(name):
+        raise AssertionError(f"the server wrote {name}: not JSON")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
 paths = st.sampled_from(
     [
         "/v2/models/{a}/outputs",
@@ -53,6 +98,12 @@ paths = st.sampled_from(
         "/v2/{a}",
     ]
 )
+
+
+def _has_non_standard(body: bytes) -> bool:
+    return body.startswith(b"{") and any(
+        n in body for n in (b"NaN", b"Infinity", b"e400", b"e999", b"e456")
+    )
 
 
 @pytest.fixture
@@ -104,17 +155,25 @@ def test_predict_api_answers_json_and_never_fails(world):
             "bearer": {"Authorization": f"Bearer {key}"},
         }[auth]
         resolve._targets.clear()
+        if isinstance(body, bytes) and (b"[" * 65 in body or _has_non_standard(body)):
+            hostile_seen.add(body)
         response = async_to_sync(send)(method, path.format(a=a, b=b, c=c), body, headers)
         seen.add(response.status_code)
         assert response.status_code < 500 or response.status_code == 503, response.text
         assert response.headers["content-type"] == "application/json"
-        status = response.json()["status"]
+        status = _strict_json(response.content)["status"]
+        past_auth = auth in ("good", "bearer") and method == "POST" and path != "/v2/{a}"
+        if isinstance(body, bytes) and body in hostile_seen and past_auth:
+            assert response.status_code == 400, response.text
+            assert status["code"] == resolve.INVALID_REQUEST
         assert isinstance(status["code"], int)
         if response.status_code == 503:
             assert status["description"] == "Model is deploying"
 
     seen: set[int] = set()
+    hostile_seen: set[bytes] = set()
     check()
+    assert hostile_seen, "the run sent no deeply nested or non-standard number body"
     # The run reached past auth and parsing into routing, not only the early refusals.
     assert {400, 401, 404} <= seen, seen
     # A well-formed request to a deployment with no replica: the documented 503.
