@@ -1,4 +1,4 @@
-.PHONY: run test lint format bench base-image
+.PHONY: run test lint format bench soak base-image
 
 run:  ## Run the product: web, worker and beat (Ctrl-C stops them all)
 	scripts/run
@@ -19,3 +19,6 @@ base-image:
 
 bench:
 	.venv/bin/python bench/predict_bench.py
+
+soak:  ## Start the product as `make run` does and drive mixed use (MINUTES=30)
+	.venv/bin/python bench/soak.py --minutes $${MINUTES:-30}

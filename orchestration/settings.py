@@ -168,21 +168,28 @@ MEDIA_URL = "media/"
 
 MESSAGE_STORAGE = "django.contrib.messages.storage.session.SessionStorage"
 
-# Celery: the embedded default needs no broker server; set CELERY_BROKER_URL to Redis
-# (redis://host:6379/0) or RabbitMQ (amqp://...) for anything beyond one host.
+# Celery. The embedded default is the Redis server that the run command starts on a unix
+# socket under VAR_DIR (scripts/run): a real broker, so concurrent producers and consumers
+# cannot lose or corrupt messages (kombu's file-system transport did: celery/kombu#1551).
+# Set CELERY_BROKER_URL to Redis (redis://host:6379/0) or RabbitMQ (amqp://...) to use
+# a broker of your own.
+EMBEDDED_REDIS_SOCKET = VAR_DIR / "redis" / "redis.sock"
 CELERY_BROKER_URL = env_url(
     "CELERY_BROKER_URL",
-    "filesystem://",
-    schemes=("filesystem", "redis", "rediss", "amqp", "amqps", "memory"),
+    f"redis+socket://{EMBEDDED_REDIS_SOCKET}",
+    schemes=("redis+socket", "redis", "rediss", "amqp", "amqps", "filesystem", "memory"),
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
+    # Still selectable, for comparison only: it races under concurrent use (see above).
     _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Without this the transport writes its exchange files into the working directory.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -209,6 +209,10 @@ class Replica(models.Model):
     last_error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)
     retry_at = models.DateTimeField(null=True, blank=True)
+    # Which worker is starting it, since when: a worker that dies mid-start leaves the
+    # replica `starting`, and its next life (same Celery node name) gives it back.
+    claimed_by = models.CharField(max_length=255, blank=True)
+    claimed_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     ready_at = models.DateTimeField(null=True, blank=True)

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import httpx
 from celery import shared_task
+from celery.signals import worker_ready
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -153,8 +154,17 @@ def _observe(deployment: Deployment) -> None:
                     event="replica_exited",
                 )
                 docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
+    stale_before = timezone.now() - timedelta(seconds=_start_deadline())
     for replica in replicas.values():
-        if replica.state == ReplicaState.READY and replica.pk not in seen:
+        if (
+            replica.state == ReplicaState.STARTING
+            and replica.claimed_at is not None
+            and replica.claimed_at < stale_before
+        ):
+            # Its worker is gone and did not come back under the same name to give it back.
+            _fail(replica, "its start never finished (worker stopped?)", event="replica_lost")
+            _remove_replica_containers(replica)
+        elif replica.state == ReplicaState.READY and replica.pk not in seen:
             node = replica.node
             if node is not None and node.status != NodeStatus.UNREACHABLE:
                 _fail(replica, "container is gone", event="replica_exited")
@@ -321,7 +331,7 @@ def _set_status(deployment: Deployment, status: str, message: str) -> None:
 @shared_task(**{**ENGINE_TASK, "max_retries": 10})
 def start_replica(replica_id: int) -> None:
     """Place a pending replica, start its container and wait until it answers ready."""
-    replica = _claim_and_place(replica_id)
+    replica = _claim_and_place(replica_id, claimed_by=start_replica.request.hostname or "")
     if replica is None:
         return
     node = replica.node
@@ -392,7 +402,7 @@ def start_replica(replica_id: int) -> None:
     reconcile_deployment.delay(deployment.pk)
 
 
-def _claim_and_place(replica_id: int) -> Replica | None:
+def _claim_and_place(replica_id: int, *, claimed_by: str = "") -> Replica | None:
     with transaction.atomic():
         replica = (
             Replica.objects.select_for_update()
@@ -426,6 +436,8 @@ def _claim_and_place(replica_id: int) -> Replica | None:
             node_id=placement.node_id,
             pending_reason="",
             attempts=replica.attempts + 1,
+            claimed_by=claimed_by,
+            claimed_at=timezone.now(),
         )
     return Replica.objects.select_related("deployment", "model_version", "node").get(pk=replica.pk)
 
@@ -657,6 +669,65 @@ def reconcile_nodepool(nodepool_id: int) -> None:
         .distinct()
     ):
         reconcile_deployment.delay(deployment_id)
+
+
+# -- starts cut off by a worker's death ------------------------------------------------
+
+
+@worker_ready.connect
+def _give_back_interrupted_starts(sender, **kwargs) -> None:
+    """A worker starts under the node name of one that died before it (Celery node names
+    are unique): the starts that one had claimed will never finish, so hand them back."""
+    recover_interrupted_starts.delay(sender.hostname, timezone.now().isoformat())
+
+
+@shared_task(**ENGINE_TASK)
+def recover_interrupted_starts(hostname: str, before: str) -> int:
+    """Return replicas that `hostname` claimed before `before` to pending, containers gone."""
+    cutoff = datetime.fromisoformat(before)
+    stale = Replica.objects.filter(
+        state=ReplicaState.STARTING, claimed_by=hostname, claimed_at__lt=cutoff
+    ).select_related("node", "deployment")
+    recovered = 0
+    for replica in stale:
+        # Its container may exist without the row knowing it: remove it, or the next
+        # start would give the replica two.
+        _remove_replica_containers(replica)
+        reset = Replica.objects.filter(
+            pk=replica.pk, state=ReplicaState.STARTING, claimed_by=hostname
+        ).update(
+            state=ReplicaState.PENDING,
+            node=None,
+            container_id="",
+            address="",
+            started_at=None,
+            claimed_by="",
+            claimed_at=None,
+        )
+        if reset:
+            recovered += 1
+            replica.deployment.record(
+                "replica_recovered",
+                f"Replica {replica.pk}: its start was cut off (worker {hostname} stopped); "
+                "starting it again",
+                source=SOURCE,
+            )
+            reconcile_deployment.delay(replica.deployment_id)
+    return recovered
+
+
+def _start_deadline() -> float:
+    # The longest a start can honestly take: copying the image to the node, then the
+    # ready timeout; past that a `starting` replica has lost its worker.
+    return settings.REPLICA_READY_TIMEOUT + 600.0
+
+
+def _remove_replica_containers(replica: Replica) -> None:
+    if replica.node is None:
+        return
+    labels = {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_REPLICA: str(replica.pk)}
+    for container in docker_engine.list_containers(replica.node.engine_url, labels=labels):
+        docker_engine.stop_and_remove(replica.node.engine_url, container.id, timeout=5)
 
 
 # -- helpers --------------------------------------------------------------------------
