@@ -16,6 +16,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
 
+from orchestration.var_dir import default_var_dir, prepare  # noqa: E402
+
+prepare(default_var_dir())
+
 import django  # noqa: E402
 
 django.setup()

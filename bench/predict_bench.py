@@ -32,6 +32,10 @@ os.environ.update(
 os.environ.pop("REDIS_URL", None)
 sys.path.insert(0, str(ROOT))
 
+from orchestration.var_dir import prepare  # noqa: E402
+
+prepare(Path(STATE))
+
 import django  # noqa: E402
 
 django.setup()

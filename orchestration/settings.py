@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import secrets
 from datetime import timedelta
 from pathlib import Path
 
@@ -22,8 +21,9 @@ from orchestration.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+# Made by `python -m orchestration.var_dir` (the run and test commands call it): settings
+# only read, so importing them writes nothing.
 VAR_DIR = Path(env_str("ORCHESTRATION_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 
 DEBUG = env_bool("DEBUG", False)
 
@@ -32,13 +32,14 @@ def _secret_key() -> str:
     configured = env_str("SECRET_KEY", "")
     if configured:
         return configured
-    # A fresh checkout must run without setup, but a key in the source would be shared by
-    # every install: generate one per install and keep it beside the SQLite default.
     key_file = VAR_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    try:
+        return key_file.read_text().strip()
+    except FileNotFoundError:
+        raise ImproperlyConfigured(
+            f"SECRET_KEY is not set and {key_file} does not exist: set SECRET_KEY, or create "
+            "the state folder once with `python -m orchestration.var_dir` (scripts/run does)"
+        ) from None
 
 
 SECRET_KEY = _secret_key()
@@ -153,7 +154,6 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "staticfiles"
-STATIC_ROOT.mkdir(exist_ok=True)
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
@@ -181,9 +181,7 @@ CELERY_BROKER_URL = env_url(
 )
 if CELERY_BROKER_URL.startswith("filesystem://"):
     # Still selectable, for comparison only: it races under concurrent use (see above).
-    _broker_dir = VAR_DIR / "broker"
-    for _sub in ("queue", "processed", "control"):
-        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
+    _broker_dir = VAR_DIR / "broker"  # its folders: orchestration.var_dir
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "queue"),
         "data_folder_out": str(_broker_dir / "queue"),

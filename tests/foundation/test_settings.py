@@ -187,6 +187,8 @@ def test_malformed_proxy_ssl_header_stops_startup(monkeypatch, value):
 
 
 def test_malformed_hsts_seconds_stops_startup(tmp_path):
-    result = _check_deploy(tmp_path, {"SECURE_HSTS_SECONDS": "a year"})
+    result = _check_deploy(
+        tmp_path, {"SECURE_HSTS_SECONDS": "a year", "SECRET_KEY": PRODUCTION_TLS["SECRET_KEY"]}
+    )
     assert result.returncode != 0
     assert "SECURE_HSTS_SECONDS" in result.stderr
