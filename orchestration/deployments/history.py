@@ -28,7 +28,6 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from orchestration.autoscaling.charts import Marker, Series, change_markers, line_chart
 from orchestration.autoscaling.policy import Decision
 from orchestration.autoscaling.policy import TrafficSample as PolicySample
 from orchestration.deployments.autoscale import BUCKET_SECONDS, Epoch
@@ -38,6 +37,7 @@ from orchestration.deployments.models import (
     ScalingDecision,
     TrafficSample,
 )
+from orchestration.web.charts import Marker, Series, change_markers, line_chart
 
 WINDOW_SECONDS = 3600.0
 

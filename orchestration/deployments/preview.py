@@ -23,7 +23,6 @@ from django import forms
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from orchestration.autoscaling.charts import Marker, Series, change_markers, line_chart
 from orchestration.autoscaling.policy import AutoscaleSettings
 from orchestration.autoscaling.simulate import (
     SHAPES,
@@ -46,6 +45,7 @@ from orchestration.deployments.history import (
 )
 from orchestration.deployments.models import AUTOSCALE_DEFAULTS, Deployment
 from orchestration.nodepools.models import Nodepool
+from orchestration.web.charts import Marker, Series, change_markers, line_chart
 
 DEFAULT_SHAPE = "spike"
 SHAPE_LABELS = {

@@ -1,12 +1,17 @@
-"""Server-side SVG charts: valid XML, escaped texts, legends, empty data."""
+"""Server-side SVG charts: valid XML, escaped texts, legends, empty data, pinned output."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import xml.etree.ElementTree as ET
 
-from orchestration.autoscaling.charts import Marker, Series, change_markers, line_chart
+import pytest
+
 from orchestration.autoscaling.policy import Decision
+from orchestration.web.charts import Marker, Series, change_markers, line_chart
+from orchestration.web.charts.svg import fmt_value, num
+from orchestration.web.charts.ticks import nice_step, relative_label, time_step, x_ticks
 
 NS = {"svg": "http://www.w3.org/2000/svg"}
 NOW = 1_700_000_000.0
@@ -104,3 +109,95 @@ def test_change_markers_only_for_changes():
     ]
     markers = change_markers(decisions, start_replicas=1)
     assert [(m.x, m.label) for m in markers] == [(5.0, "scale up 1→2"), (15.0, "scale down 2→1")]
+
+
+def test_number_formatting():
+    assert [num(v) for v in (0.0, -0.001, 1.5, 2.005, 3.0, -7.25)] == [
+        "0",
+        "0",
+        "1.5",
+        "2",
+        "3",
+        "-7.25",
+    ]
+    assert [fmt_value(v) for v in (2.0, 2.0000000001, 0.125, 12.5)] == ["2", "2", "0.12", "12.5"]
+
+
+def test_tick_steps():
+    assert nice_step(10, 5, integer=False) == 2
+    assert nice_step(1, 4, integer=False) == 0.25
+    assert nice_step(1, 4, integer=True) == 1
+    assert nice_step(0, 4, integer=False) == 1
+    assert time_step(3600, 8) == 600
+    assert time_step(30, 8) == 5
+    assert time_step(10 * 604800, 2) == 5 * 604800
+    assert [relative_label(o, s) for o, s in ((0, 60), (1800, 600), (7200, 3600), (15, 5))] == [
+        "now",
+        "-30 min",
+        "-2 h",
+        "-15 s",
+    ]
+    assert x_ticks(0, 10, 5, False, "relative", None) == [
+        (0, "0"),
+        (2, "2"),
+        (4, "4"),
+        (6, "6"),
+        (8, "8"),
+        (10, "10"),
+    ]
+
+
+def minutes(values, step=60.0):
+    return [(NOW - step * (len(values) - 1 - k), v) for k, v in enumerate(values)]
+
+
+# The first 16 hex digits of each chart's SHA-256, recorded from the single-module renderer
+# before it was split into orchestration/web/charts/: the markup must not change by accident.
+# After an intended change to the drawing, look at the new output and record the new digests.
+PINNED = {
+    "empty": (
+        "9bacae5ab49e522a",
+        [],
+        {"title": "Empty", "band": (1, 3), "x_label": "t", "y_label": "y"},
+    ),
+    "one point": ("d9224251b7626aa4", [Series("Replicas", [(NOW, 2)])], {"title": "t"}),
+    "step, band, markers": (
+        "0d359b529ca4b874",
+        [
+            Series("Replicas", minutes([1, 1, 2, 3] * 15 + [3]), step=True, css_class="rep"),
+            Series("In-flight", minutes([0.5 * k for k in range(61)]), dashed=True),
+        ],
+        {
+            "title": "Replicas",
+            "x_label": "time",
+            "y_label": "Replicas",
+            "y_unit": "req",
+            "band": (1, 5),
+            "markers": [Marker(x=NOW - 600, label="scale up 1→3")],
+            "x_range": (NOW - 3600, NOW + 120),
+        },
+    ),
+    "clock, seconds": (
+        "e89b3c7cf7e28668",
+        [Series("a", minutes(list(range(30)), step=17.0))],
+        {"title": "t", "time_format": "clock", "width": 500},
+    ),
+    "relative, days": (
+        "96d1e4f78c53648f",
+        [Series("a", minutes([1, 2, 3], step=432000.0))],
+        {"title": "d"},
+    ),
+    "numbers, y limits": (
+        "ea4aa16605a540d3",
+        [Series("a", [(0, 0), (10, 4)]), Series("b", [(2, -3.5), (7.3, 12.25)])],
+        {"title": "t", "x_is_time": False, "y_min": -2, "y_max": 8, "chart_id": "c"},
+    ),
+}
+
+
+@pytest.mark.parametrize("name", PINNED)
+def test_rendered_markup_is_pinned(name):
+    digest, series, options = PINNED[name]
+    svg = line_chart(series, **options)
+    parse(svg)
+    assert hashlib.sha256(svg.encode()).hexdigest()[:16] == digest
