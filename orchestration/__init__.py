@@ -1,3 +1,6 @@
-from orchestration.celery import app as celery_app
+"""The orchestration portal.
 
-__all__ = ("celery_app",)
+Deliberately empty: the `orchestrate` CLI imports this package and must not pay for Django
+or Celery. The Celery app lives in `orchestration.celery`; `celery -A orchestration` finds
+it there by itself, and Django processes load it in `PortalConfig.ready()`.
+"""

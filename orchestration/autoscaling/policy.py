@@ -52,6 +52,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, fields
 from typing import Any
 
+from orchestration.constants import AUTOSCALE_DEFAULTS
+
 __all__ = [
     "LOOKBACK_MARGIN_SECONDS",
     "AutoscaleSettings",
@@ -70,13 +72,13 @@ LOOKBACK_MARGIN_SECONDS = 60.0
 class AutoscaleSettings:
     """The autoscale settings of one deployment (see the spec's "Autoscale settings")."""
 
-    min_replicas: int = 1
-    max_replicas: int = 5
-    scale_down_delay_seconds: float = 300
-    traffic_history_seconds: float = 300
-    scale_up_delay_seconds: float = 300
-    scale_to_zero_delay_seconds: float = 1800
-    target_concurrency: float = 4
+    min_replicas: int = AUTOSCALE_DEFAULTS["min_replicas"]
+    max_replicas: int = AUTOSCALE_DEFAULTS["max_replicas"]
+    scale_down_delay_seconds: float = AUTOSCALE_DEFAULTS["scale_down_delay_seconds"]
+    traffic_history_seconds: float = AUTOSCALE_DEFAULTS["traffic_history_seconds"]
+    scale_up_delay_seconds: float = AUTOSCALE_DEFAULTS["scale_up_delay_seconds"]
+    scale_to_zero_delay_seconds: float = AUTOSCALE_DEFAULTS["scale_to_zero_delay_seconds"]
+    target_concurrency: float = AUTOSCALE_DEFAULTS["target_concurrency"]
 
     @classmethod
     def from_object(cls, source: Any) -> AutoscaleSettings:

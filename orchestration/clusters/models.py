@@ -8,6 +8,8 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
+from orchestration.constants import CLOUD_PROVIDERS
+
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 slug_validator = RegexValidator(
     SLUG_PATTERN,
@@ -16,13 +18,10 @@ slug_validator = RegexValidator(
 SHARED_ID = "shared"
 
 
-class CloudProvider(models.TextChoices):
-    LOCAL = "local", "Local"
-    AWS = "aws", "AWS"
-    GCP = "gcp", "GCP"
-    AZURE = "azure", "Azure"
-    ORACLE = "oracle", "Oracle"
-    ON_PREM = "on-prem", "On-premises"
+# Built from the shared list so the CLI offers the same choices without importing Django.
+CloudProvider = models.TextChoices(
+    "CloudProvider", [(name, (value, label)) for name, value, label in CLOUD_PROVIDERS]
+)
 
 
 class ClusterQuerySet(models.QuerySet):

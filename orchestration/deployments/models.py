@@ -11,18 +11,8 @@ from django.utils import timezone
 
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.models import SLUG_PATTERN, slug_validator
+from orchestration.constants import AUTOSCALE_DEFAULTS
 from orchestration.nodepools.models import Node, Nodepool
-
-# SPEC.md's autoscale settings: API field name -> (default, portal label, help text).
-AUTOSCALE_DEFAULTS = {
-    "min_replicas": 1,
-    "max_replicas": 5,
-    "scale_down_delay_seconds": 300,
-    "traffic_history_seconds": 300,
-    "scale_up_delay_seconds": 300,
-    "scale_to_zero_delay_seconds": 1800,
-    "target_concurrency": 4,
-}
 
 
 class DeploymentStatus(models.TextChoices):

@@ -520,18 +520,42 @@ def test_console_script_against_live_server(live_server, owner_key, make_cluster
 
 
 def test_cli_does_not_import_django():
-    """cli.py stands alone (stdlib + httpx). Loaded outside the package, because the
-    package's __init__ sets up Celery, which imports django.conf."""
+    """The client stands alone (stdlib, httpx and orchestration.constants): importing it
+    and running `orchestrate --help` loads neither Django nor Celery."""
     code = (
-        "import importlib.util, sys\n"
-        f"spec = importlib.util.spec_from_file_location('cli', {str(ROOT / 'orchestration' / 'cli.py')!r})\n"
-        "module = importlib.util.module_from_spec(spec)\n"
-        "spec.loader.exec_module(module)\n"
-        "assert module.build_parser()\n"
-        "sys.exit(1 if 'django' in sys.modules else 0)\n"
+        "import sys\n"
+        "from orchestration.cli import main\n"
+        "assert main(['--help']) == 0\n"
+        "loaded = [m for m in ('django', 'celery') if m in sys.modules]\n"
+        "sys.exit(f'loaded: {loaded}' if loaded else 0)\n"
     )
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_SETTINGS_MODULE"}
-    assert subprocess.run([sys.executable, "-c", code], env=env, cwd="/").returncode == 0
+    result = subprocess.run(
+        [sys.executable, "-c", code], env=env, cwd="/", capture_output=True, text=True
+    )
+    assert result.returncode == 0, result.stderr
+    result = subprocess.run(
+        [sys.executable, "-m", "orchestration.cli", "--help"],
+        env=env,
+        cwd="/",
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0 and "usage: orchestrate" in result.stdout, result.stderr
+
+
+def test_autoscale_flags_cover_every_setting():
+    """Every autoscale setting of the shared list has a flag, under its API field's name."""
+    from orchestration.constants import AUTOSCALE_DEFAULTS
+
+    parser = cli.build_parser()
+    args = parser.parse_args(
+        ["deployment", "update", "d"]
+        + [arg for name in AUTOSCALE_DEFAULTS for arg in ("--" + name.replace("_", "-"), "7")]
+    )
+    assert {name: getattr(args, name) for name in AUTOSCALE_DEFAULTS} == dict.fromkeys(
+        AUTOSCALE_DEFAULTS, 7
+    )
 
 
 def test_predict_unknown_model_against_live_server(run):

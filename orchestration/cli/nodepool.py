@@ -1,0 +1,95 @@
+"""`orchestrate nodepool ...`: nodepools, nodes of one instance type in a cluster."""
+
+from __future__ import annotations
+
+from orchestration.cli.arguments import Commands, number_or_text
+from orchestration.cli.client import EXIT_OK, Client, q
+from orchestration.cli.output import Output, deleted, show
+
+NODEPOOL_COLUMNS = [
+    ("ID", "id"),
+    ("CLUSTER", "cluster_id"),
+    ("INSTANCE TYPE", "instance_type"),
+    ("CPU", "cpu_cores"),
+    ("MEMORY", "memory"),
+    ("ACCEL", lambda r: f"{r['accelerators']} {r['accelerator_type']}".strip()),
+    ("$/H", "price_per_hour"),
+    ("NODES", lambda r: f"{r['nodes']} ({r['min_nodes']}-{r['max_nodes']})"),
+    ("DEPLOYMENTS", "deployments"),
+]
+# API field -> argument; CPU and memory may be quantities ("500m", "8Gi") the server parses.
+SETTINGS = [
+    ("description", "description"),
+    ("instance_type", "instance_type"),
+    ("cpu_cores", "cpu"),
+    ("memory", "memory"),
+    ("accelerators", "accelerators"),
+    ("accelerator_type", "accelerator_type"),
+    ("price_per_hour", "price_per_hour"),
+    ("min_nodes", "min_nodes"),
+    ("max_nodes", "max_nodes"),
+]
+QUANTITIES = ("cpu_cores", "memory")
+
+
+def _base(args) -> str:
+    return f"clusters/{q(args.cluster)}/nodepools/"
+
+
+def list_nodepools(client: Client, out: Output, args) -> int:
+    show(out, client.get_all(_base(args)), NODEPOOL_COLUMNS)
+    return EXIT_OK
+
+
+def get_nodepool(client: Client, out: Output, args) -> int:
+    show(out, client.get(f"{_base(args)}{q(args.id)}/"), NODEPOOL_COLUMNS, single=True)
+    return EXIT_OK
+
+
+def create_nodepool(client: Client, out: Output, args) -> int:
+    body = {"id": args.id, **_settings(args)}
+    show(out, client.post(_base(args), body), NODEPOOL_COLUMNS, single=True)
+    return EXIT_OK
+
+
+def update_nodepool(client: Client, out: Output, args) -> int:
+    data = client.patch(f"{_base(args)}{q(args.id)}/", _settings(args))
+    show(out, data, NODEPOOL_COLUMNS, single=True)
+    return EXIT_OK
+
+
+def delete_nodepool(client: Client, out: Output, args) -> int:
+    client.delete(f"{_base(args)}{q(args.id)}/")
+    deleted(out, "nodepool", f"{args.cluster}/{args.id}")
+    return EXIT_OK
+
+
+def _settings(args) -> dict:
+    body = {}
+    for name, attr in SETTINGS:
+        value = getattr(args, attr, None)
+        if value is not None:
+            body[name] = number_or_text(value) if name in QUANTITIES else value
+    return body
+
+
+def register(commands: Commands) -> None:
+    group = commands.group("nodepool", "nodepools: nodes of one instance type in a cluster")
+    group.action("list", list_nodepools, "list a cluster's nodepools").add_argument("cluster")
+    for verb, func in (("get", get_nodepool), ("delete", delete_nodepool)):
+        p = group.action(verb, func, f"{verb} a nodepool")
+        p.add_argument("cluster")
+        p.add_argument("id")
+    for verb, func in (("create", create_nodepool), ("update", update_nodepool)):
+        p = group.action(verb, func, f"{verb} a nodepool")
+        p.add_argument("cluster")
+        p.add_argument("id")
+        p.add_argument("--description")
+        p.add_argument("--instance-type")
+        p.add_argument("--cpu", help='CPU cores per node: 2, 0.5 or "500m"')
+        p.add_argument("--memory", help='memory per node: "8Gi", "512Mi" or bytes')
+        p.add_argument("--accelerators", type=int)
+        p.add_argument("--accelerator-type")
+        p.add_argument("--price-per-hour", type=float)
+        p.add_argument("--min-nodes", type=int)
+        p.add_argument("--max-nodes", type=int)

@@ -1,0 +1,27 @@
+"""Product vocabulary from SPEC.md that the Django apps and the `orchestrate` CLI share.
+
+Plain Python that imports nothing, so the CLI can read it without loading Django: the
+models, the autoscale policy and the CLI's flags and choices are all built from here.
+"""
+
+# (enum member name, stored value, label); CloudProvider's choices are made from this.
+CLOUD_PROVIDERS = (
+    ("LOCAL", "local", "Local"),
+    ("AWS", "aws", "AWS"),
+    ("GCP", "gcp", "GCP"),
+    ("AZURE", "azure", "Azure"),
+    ("ORACLE", "oracle", "Oracle"),
+    ("ON_PREM", "on-prem", "On-premises"),
+)
+CLOUD_PROVIDER_VALUES = tuple(value for _, value, _ in CLOUD_PROVIDERS)
+
+# SPEC.md's autoscale settings (API field name -> default), in the order of its table.
+AUTOSCALE_DEFAULTS = {
+    "min_replicas": 1,
+    "max_replicas": 5,
+    "scale_down_delay_seconds": 300,
+    "traffic_history_seconds": 300,
+    "scale_up_delay_seconds": 300,
+    "scale_to_zero_delay_seconds": 1800,
+    "target_concurrency": 4,
+}
