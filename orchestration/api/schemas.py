@@ -1,12 +1,18 @@
 """Request and response bodies of the management API (pydantic, through django-ninja).
 
 Input schemas forbid unknown fields, so a typo (`max_replica`) is a 400 naming the field
-instead of a silently ignored setting. Update schemas have every field optional: what is
-sent changes, what is left out stays (PATCH semantics; PUT is accepted as a synonym).
+instead of a silently ignored setting. The OpenAPI schema states every limit the server
+enforces (ranges, patterns, strict types: `false` is not the number 0), so a request that
+is valid by the schema is accepted and one that is not is refused; the fuzz suite
+(tests/api/test_fuzz.py) holds the two to each other. Update schemas have every field
+optional: what is sent changes, what is left out stays (PATCH semantics; PUT is accepted
+as a synonym).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import datetime
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Annotated, Any, Literal
@@ -17,16 +23,19 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     WithJsonSchema,
 )
+from pydantic_core import PydanticCustomError
 
 from orchestration.clusters.models import SLUG_PATTERN
 from orchestration.deployments.models import AUTOSCALE_DEFAULTS
-from orchestration.quantities import parse_cpu, parse_memory
+from orchestration.quantities import MAX_MEMORY_BYTES, parse_cpu, parse_memory
 
 MAX_INT = 2**31 - 1  # PositiveIntegerField's range on PostgreSQL
 MAX_CPU = Decimal("99999.999")  # DecimalField(max_digits=8, decimal_places=3)
+MIN_CPU = Decimal("0.001")  # one millicore: the smallest step the column stores
 NO_NUL = r"^[^\x00]*$"
 
 Slug = Annotated[
@@ -38,49 +47,107 @@ Slug = Annotated[
 ]
 
 
-def _text(max_length: int, description: str = ""):
+def _text(max_length: int, description: str = "", min_length: int = 0):
     return Annotated[
         str,
-        StringConstraints(max_length=max_length, pattern=NO_NUL),
+        StringConstraints(min_length=min_length, max_length=max_length, pattern=NO_NUL),
         Field(description=description or None),
     ]
 
 
 Description = _text(300)
 ShortText = _text(64)
-Count = Annotated[int, Field(ge=0, le=MAX_INT)]
-Seconds = Annotated[int, Field(ge=0, le=MAX_INT, description="Seconds.")]
+InstanceType = _text(64, "The kind of node, such as t3.large.", min_length=1)
+
+
+def _whole_number(value: object) -> object:
+    """A JSON integer as the schema means it: 3 or 3.0, never true/false or "3"."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise PydanticCustomError("int_type", "Input should be a valid integer")
+    if isinstance(value, float):
+        if not (math.isfinite(value) and value.is_integer()):
+            raise PydanticCustomError("int_from_float", "Input should be a whole number")
+        return int(value)
+    return value
+
+
+# No bool or string coercion: `false` is not the number 0, as the schema's "integer" says.
+# (The bounds go on the int itself, before the validator, so the schema states them.)
+WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
+Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_whole_number)]
+Seconds = Annotated[
+    int, Field(ge=0, le=MAX_INT, description="Seconds."), BeforeValidator(_whole_number)
+]
 
 
 CloudProviderName = Literal["local", "aws", "gcp", "azure", "oracle", "on-prem"]
 ENGINE_SCHEMES = ("unix://", "tcp://", "ssh://", "http://", "https://")
 
 
+# Quantities as strings, in the forms the schema states (and nothing else):
+# cores 1 to 99999.999 with up to 3 decimals ("2", "0.5"), or millicores 1m to 99999999m;
+CPU_STRING = (
+    r"(?:[1-9][0-9]{0,4}(?:\.[0-9]{1,3})?"
+    r"|0?\.(?:[1-9][0-9]{0,2}|0[1-9][0-9]?|00[1-9])"
+    r"|[1-9][0-9]{0,7}m)"
+)
+# bytes 1 to 18 digits, or up to 6 digits with a binary (Ki..Ti) or decimal (k..T) suffix.
+MEMORY_STRING = r"(?:[1-9][0-9]{0,17}|[1-9][0-9]{0,5}(?:[KMGT]i|[kMGT]))"
+_CPU_STRING_RE = re.compile(CPU_STRING)
+_MEMORY_STRING_RE = re.compile(MEMORY_STRING)
+
+
 def to_cpu(value: object) -> Decimal:
-    """CPU cores as stored: a positive Decimal with 3 places, from 2, 0.5 or "500m"."""
-    try:
-        cores = Decimal(repr(parse_cpu(value)))  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    # Check the size first: quantizing a huge number overflows Decimal's precision.
-    if cores > MAX_CPU:
-        raise ValueError(f"must be at most {MAX_CPU} cores")
-    cores = cores.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-    if cores <= 0:
-        raise ValueError("must be more than 0 (the smallest is 1m, a thousandth of a core)")
-    if cores > MAX_CPU:
-        raise ValueError(f"must be at most {MAX_CPU} cores")
-    return cores
+    """CPU cores as stored: a Decimal with 3 places, from 2, 0.5 or "500m".
+
+    A number must be 0.001 to 99999.999 (then rounded to a millicore); a string must have
+    one of the forms CPU_STRING states.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        parse_cpu(value)  # type: ignore[arg-type] # raises: "... is not a CPU quantity"
+    if isinstance(value, str):
+        if not _CPU_STRING_RE.fullmatch(value):
+            parse_cpu(value)  # a helpful message for what it cannot read at all
+            raise ValueError(
+                'use cores 1 to 99999.999 with at most 3 decimals ("2", "0.5") or '
+                'millicores ("500m")'
+            )
+        cores = Decimal(repr(parse_cpu(value)))
+    else:
+        if isinstance(value, float) and not math.isfinite(value):
+            raise ValueError("must be a finite number")
+        cores = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+        # Checked before rounding, so the limits are exactly the schema's minimum/maximum.
+        if cores < 0:
+            raise ValueError("must not be negative")
+        if cores < MIN_CPU:
+            raise ValueError("must be more than 0: the smallest is 0.001 (1m, a millicore)")
+        if cores > MAX_CPU:
+            raise ValueError(f"must be at most {MAX_CPU} cores")
+    return cores.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
 
 
 def to_memory(value: object) -> int:
-    """Bytes from 8589934592 or "8Gi"; more than 0."""
-    try:
-        num = parse_memory(value)  # type: ignore[arg-type]
-    except ValueError as exc:
-        raise ValueError(str(exc)) from None
-    if num <= 0:
+    """Bytes from 8589934592 or "8Gi": a whole number of at least 1 byte."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        parse_memory(value)  # type: ignore[arg-type] # raises: "... is not a memory quantity"
+    if isinstance(value, str):
+        if not _MEMORY_STRING_RE.fullmatch(value):
+            parse_memory(value)  # a helpful message for what it cannot read at all
+            raise ValueError(
+                "use whole bytes (134217728) or a whole number with a suffix: Ki, Mi, Gi, Ti "
+                "(powers of 1024) or k, M, G, T (powers of 1000), such as 512Mi"
+            )
+        return parse_memory(value)
+    if isinstance(value, float) and not (math.isfinite(value) and value.is_integer()):
+        raise ValueError("must be a whole number of bytes")
+    num = int(value)
+    if num < 0:
+        raise ValueError("must not be negative")
+    if num < 1:
         raise ValueError("must be more than 0 bytes")
+    if num > MAX_MEMORY_BYTES:
+        raise ValueError(f"must be at most {MAX_MEMORY_BYTES} bytes")
     return num
 
 
@@ -89,7 +156,10 @@ CpuInput = Annotated[
     BeforeValidator(to_cpu),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "number"}, {"type": "string"}],
+            "anyOf": [
+                {"type": "number", "minimum": float(MIN_CPU), "maximum": float(MAX_CPU)},
+                {"type": "string", "pattern": f"^{CPU_STRING}$"},
+            ],
             "description": 'CPU cores: a number (2, 0.5) or a Kubernetes quantity ("500m", "2").',
         }
     ),
@@ -99,34 +169,47 @@ MemoryInput = Annotated[
     BeforeValidator(to_memory),
     WithJsonSchema(
         {
-            "anyOf": [{"type": "integer"}, {"type": "string"}],
+            "anyOf": [
+                {"type": "integer", "minimum": 1, "maximum": MAX_MEMORY_BYTES},
+                {"type": "string", "pattern": f"^{MEMORY_STRING}$"},
+            ],
             "description": 'Memory: bytes (8589934592) or a Kubernetes quantity ("8Gi", "512Mi").',
         }
     ),
 ]
 
 
+# Printable ASCII only: no spaces, and no class (\s) that regex engines read differently.
+ENGINE_URL_PATTERN = r"^(?:unix|tcp|ssh|https?)://[!-~]+$"
+
+
 def _engine_url(value: str) -> str:
-    value = value.strip()
-    if not value.startswith(ENGINE_SCHEMES) or len(value) <= len(value.split("://")[0]) + 3:
+    if not re.fullmatch(ENGINE_URL_PATTERN[1:-1], value):  # the pattern, worded for people
         raise ValueError(
-            "use a Docker engine URL: unix:///var/run/docker.sock, tcp://host:2376, "
-            "ssh://user@host or http(s)://host:port"
+            "use a Docker engine URL without spaces: unix:///var/run/docker.sock, "
+            "tcp://host:2376, ssh://user@host or http(s)://host:port"
         )
-    if any(ch.isspace() for ch in value):
-        raise ValueError("must not contain spaces")
     return value
 
 
 EngineUrl = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=NO_NUL),
+    StringConstraints(min_length=7, max_length=255),
     AfterValidator(_engine_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "minLength": 7,
+            "maxLength": 255,
+            "pattern": ENGINE_URL_PATTERN,
+            "description": "unix:///var/run/docker.sock, or tcp://host:2376 (TLS).",
+        }
+    ),
     Field(description="unix:///var/run/docker.sock, or tcp://host:2376 (TLS)."),
 ]
 Address = Annotated[
     str,
-    StringConstraints(min_length=1, max_length=255, pattern=r"^[^\x00\s]+$"),
+    StringConstraints(min_length=1, max_length=255, pattern=r"^[!-~]+$"),
     Field(description="Host or IP at which replicas' published ports on this node are reached."),
 ]
 
@@ -182,12 +265,14 @@ class NodepoolIn(InputSchema):
 
     id: Slug
     description: Description = ""
-    instance_type: ShortText = "docker-host"
+    instance_type: InstanceType = "docker-host"
     cpu_cores: CpuInput = Decimal(2)
     memory: MemoryInput = 4 * 1024**3
     accelerators: Count = 0
     accelerator_type: ShortText = ""
-    price_per_hour: float = Field(0, ge=0, le=999999.9999, description="USD per node-hour.")
+    price_per_hour: Annotated[float, Strict()] = Field(
+        0, ge=0, le=999999.9999, description="USD per node-hour."
+    )
     min_nodes: Count = 0
     max_nodes: Count = 1
 
@@ -196,12 +281,12 @@ class NodepoolPatch(InputSchema):
     """The nodepool fields to change; the others keep their value."""
 
     description: Description = None  # type: ignore[assignment]
-    instance_type: ShortText = None  # type: ignore[assignment]
+    instance_type: InstanceType = None  # type: ignore[assignment]
     cpu_cores: CpuInput = None  # type: ignore[assignment]
     memory: MemoryInput = None  # type: ignore[assignment]
     accelerators: Count = None  # type: ignore[assignment]
     accelerator_type: ShortText = None  # type: ignore[assignment]
-    price_per_hour: float = Field(None, ge=0, le=999999.9999)  # type: ignore[assignment]
+    price_per_hour: Annotated[float, Strict()] = Field(None, ge=0, le=999999.9999)  # type: ignore[assignment]
     min_nodes: Count = None  # type: ignore[assignment]
     max_nodes: Count = None  # type: ignore[assignment]
 
@@ -339,15 +424,19 @@ def _autoscale_field(name: str, *, optional: bool):
 class AutoscaleIn(InputSchema):
     """Any subset of the autoscale settings; the rest keep their default (or current) value."""
 
-    min_replicas: int = _autoscale_field("min_replicas", optional=True)
-    max_replicas: int = _autoscale_field("max_replicas", optional=True)
-    scale_down_delay_seconds: int = _autoscale_field("scale_down_delay_seconds", optional=True)
-    traffic_history_seconds: int = _autoscale_field("traffic_history_seconds", optional=True)
-    scale_up_delay_seconds: int = _autoscale_field("scale_up_delay_seconds", optional=True)
-    scale_to_zero_delay_seconds: int = _autoscale_field(
+    min_replicas: WholeNumber = _autoscale_field("min_replicas", optional=True)
+    max_replicas: WholeNumber = _autoscale_field("max_replicas", optional=True)
+    scale_down_delay_seconds: WholeNumber = _autoscale_field(
+        "scale_down_delay_seconds", optional=True
+    )
+    traffic_history_seconds: WholeNumber = _autoscale_field(
+        "traffic_history_seconds", optional=True
+    )
+    scale_up_delay_seconds: WholeNumber = _autoscale_field("scale_up_delay_seconds", optional=True)
+    scale_to_zero_delay_seconds: WholeNumber = _autoscale_field(
         "scale_to_zero_delay_seconds", optional=True
     )
-    target_concurrency: int = _autoscale_field("target_concurrency", optional=True)
+    target_concurrency: WholeNumber = _autoscale_field("target_concurrency", optional=True)
 
 
 class AutoscaleOut(Schema):

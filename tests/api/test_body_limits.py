@@ -238,16 +238,18 @@ def test_uvicorn_refuses_a_huge_upload_before_reading_it(tmp_path):
         "ORCHESTRATION_VAR_DIR": str(tmp_path),
         "DATABASE_URL": f"sqlite:///{tmp_path}/db.sqlite3",
         "TMPDIR": str(tmp_path),
+        "SECRET_KEY": uuid.uuid4().hex * 2,
     }
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "orchestration.asgi:application", "--port", str(port)],
         cwd=ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
-        sock = _connect(port)
+        sock = _connect(port, proc)
         boundary = uuid.uuid4().hex
         sock.sendall(
             (
@@ -279,7 +281,7 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _connect(port: int) -> socket.socket:
+def _connect(port: int, proc: subprocess.Popen) -> socket.socket:
     import time
 
     deadline = time.monotonic() + 30
@@ -288,6 +290,8 @@ def _connect(port: int) -> socket.socket:
             sock = socket.create_connection(("127.0.0.1", port), timeout=10)
             return sock
         except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError(f"uvicorn exited: {proc.stdout.read()}") from None
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
