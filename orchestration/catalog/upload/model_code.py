@@ -1,0 +1,87 @@
+"""Checking 1/model.py by parsing it, never importing it: one model class with a
+predict(self, inputs) method, found the way the runner finds it."""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+from pathlib import Path
+
+from .errors import UploadError
+from .tree import MODEL_FILE, read_text
+
+
+def check_model_code(root: Path) -> str:
+    """Parse 1/model.py (never import it) and return the name of its model class."""
+    text = read_text(
+        root, MODEL_FILE, "not found: the model class goes in 1/model.py, in a folder named 1"
+    )
+    try:
+        tree = ast.parse(text, filename=MODEL_FILE)
+    except SyntaxError as exc:
+        raise UploadError(MODEL_FILE, f"syntax error at line {exc.lineno}: {exc.msg}") from None
+    except (ValueError, RecursionError, MemoryError) as exc:
+        raise UploadError(MODEL_FILE, f"cannot be parsed as Python ({exc})") from None
+
+    classes = [node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)]
+    predicts: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for cls in classes:
+        for node in _statements(cls.body):
+            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
+                predicts[cls.name] = node
+    # Like the runner: a class counts when it defines predict or inherits it from one that
+    # does in this file; of a class and its subclass, the subclass is the model.
+    candidates = set(predicts)
+    changed = True
+    while changed:
+        changed = False
+        for cls in classes:
+            bases = {_base_name(base) for base in cls.bases}
+            if cls.name not in candidates and bases & candidates:
+                candidates.add(cls.name)
+                changed = True
+    if not candidates:
+        raise UploadError(
+            MODEL_FILE,
+            "defines no class with a predict method; "
+            "expected a class with def predict(self, inputs) -> list[dict]",
+        )
+    used_as_base = {
+        _base_name(base) for cls in classes if cls.name in candidates for base in cls.bases
+    }
+    leaves = sorted(candidates - used_as_base)
+    if len(leaves) > 1:
+        raise UploadError(
+            MODEL_FILE,
+            f"defines several model classes ({', '.join(leaves)}); "
+            "keep exactly one class with a predict method",
+        )
+    for func in predicts.values():
+        args = func.args
+        positional = len(args.posonlyargs) + len(args.args)
+        is_static = any(_base_name(d) == "staticmethod" for d in func.decorator_list)
+        if args.vararg is None and positional < (1 if is_static else 2):
+            raise UploadError(
+                MODEL_FILE,
+                f"line {func.lineno}: predict must take the inputs: def predict(self, inputs)",
+            )
+    return leaves[0] if leaves else sorted(candidates)[0]
+
+
+def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
+    """Statements of a module or class body, including those inside if/try/with blocks."""
+    for node in body:
+        yield node
+        if isinstance(node, ast.If | ast.With | ast.AsyncWith | ast.Try | ast.TryStar):
+            for name in ("body", "orelse", "finalbody"):
+                yield from _statements(getattr(node, name, []))
+            for handler in getattr(node, "handlers", []):
+                yield from _statements(handler.body)
+
+
+def _base_name(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    if isinstance(node, ast.Attribute):
+        return node.attr
+    return None
