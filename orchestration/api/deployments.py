@@ -17,6 +17,7 @@ from orchestration.api.schemas import (
     ReplicaStateName,
 )
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
+from orchestration.deployments import actions as deployment_actions
 from orchestration.deployments.models import (
     AUTOSCALE_DEFAULTS,
     Deployment,
@@ -254,7 +255,7 @@ def create_deployment(request, payload: DeploymentIn):
                 f"{config['max_replicas']} replicas",
                 actor=user,
             )
-            deployment.request_reconcile()
+            deployment_actions.request_reconcile(deployment)
     except IntegrityError:
         raise _conflict_after_race(deployment) from None
     return Status(201, deployment_out(get_deployment(user, deployment.slug)))
@@ -301,7 +302,7 @@ def _update_deployment(request, deployment_id: str, payload: DeploymentPatch):
         deployment.save()
         if changes:
             deployment.record("updated", "Updated " + ", ".join(changes), actor=user)
-            deployment.request_reconcile()
+            deployment_actions.request_reconcile(deployment)
     return deployment_out(get_deployment(user, deployment_id))
 
 
@@ -339,7 +340,7 @@ def delete_deployment(request, deployment_id: str):
     deployment = get_deployment(request.auth, deployment_id)
     if deployment.status != DeploymentStatus.DELETING:
         with transaction.atomic():
-            deployment.request_delete(actor=request.auth)
+            deployment_actions.request_delete(deployment, actor=request.auth)
     return Status(202, deployment_out(get_deployment(request.auth, deployment_id)))
 
 

@@ -16,6 +16,7 @@ from django.utils import timezone
 from orchestration import docker_engine
 from orchestration.catalog import build_context
 from orchestration.catalog.models import BuildStatus, ModelVersion
+from orchestration.catalog.signals import version_build_finished
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +57,13 @@ def build_model_version(self, version_id: int) -> str | None:
         ModelVersion.objects.filter(pk=version_id).update(
             build_status=BuildStatus.FAILED, built_at=timezone.now()
         )
-        _notify_deployments(version_id)
+        version_build_finished.send(sender=ModelVersion, version_id=version_id)
         return BuildStatus.FAILED
     progress.add(f"Image {'reused' if reused else 'built'}: {image}")
     ModelVersion.objects.filter(pk=version_id).update(
         build_status=BuildStatus.READY, image=image, built_at=timezone.now()
     )
-    _notify_deployments(version_id)
+    version_build_finished.send(sender=ModelVersion, version_id=version_id)
     return BuildStatus.READY
 
 
@@ -147,12 +148,3 @@ def _unpack(version: ModelVersion, dest: Path) -> None:
         for child in entries[0].iterdir():
             child.rename(dest / child.name)
         entries[0].rmdir()
-
-
-def _notify_deployments(version_id: int) -> None:
-    from orchestration.deployments.tasks import reconcile_deployment
-
-    for deployment_id in ModelVersion.objects.get(pk=version_id).deployments.values_list(
-        "pk", flat=True
-    ):
-        reconcile_deployment.delay(deployment_id)

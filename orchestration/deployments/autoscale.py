@@ -38,6 +38,7 @@ from orchestration.autoscaling.policy import (
 from orchestration.deployments.models import (
     AUTOSCALE_DEFAULTS,
     Deployment,
+    DeploymentEvent,
     DeploymentStatus,
     ScalingDecision,
 )
@@ -179,6 +180,29 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
         ScalingDecision.objects.bulk_create(new_rows, batch_size=500)
     applied = _apply(changes)
     return [c for c in changes if c.deployment_id in applied]
+
+
+def apply_all(now: datetime | None = None) -> list[int]:
+    """One tick: evaluate and apply, and say each change in its deployment's event log."""
+    changes = evaluate_all(now)
+    if not changes:
+        return []
+    alive = set(
+        Deployment.objects.filter(pk__in=[c.deployment_id for c in changes]).values_list(
+            "pk", flat=True
+        )
+    )
+    DeploymentEvent.objects.bulk_create(
+        DeploymentEvent(
+            deployment_id=c.deployment_id,
+            kind="autoscale",
+            message=f"Replicas {c.before} → {c.after}: {c.reason}",
+            source="autoscaler",
+        )
+        for c in changes
+        if c.deployment_id in alive
+    )
+    return [c.deployment_id for c in changes if c.deployment_id in alive]
 
 
 def _apply(changes: list[Change]) -> set[int]:

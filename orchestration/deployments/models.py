@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import models, transaction
-from django.db.models import F, Q
+from django.db import models
+from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
 
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.models import SLUG_PATTERN, slug_validator
 from orchestration.constants import AUTOSCALE_DEFAULTS
+from orchestration.db import OwnedQuerySet
 from orchestration.nodepools.models import Node, Nodepool
 
 
@@ -25,9 +26,12 @@ class DeploymentStatus(models.TextChoices):
     DELETING = "deleting", "Deleting"
 
 
-class DeploymentQuerySet(models.QuerySet):
-    def owned_by(self, user) -> DeploymentQuerySet:
-        return self.filter(owner=user)
+class DeploymentQuerySet(OwnedQuerySet):
+    def with_ready_count(self) -> DeploymentQuerySet:
+        """Each deployment with ``ready_count``: how many of its replicas are ready."""
+        return self.annotate(
+            ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY))
+        )
 
     def active(self) -> DeploymentQuerySet:
         return self.exclude(status=DeploymentStatus.DELETING)
@@ -134,29 +138,60 @@ class Deployment(models.Model):
     def autoscale_config(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in AUTOSCALE_DEFAULTS}
 
-    def request_reconcile(self) -> None:
-        """Queue reconcile once the current transaction commits (views never wait on Docker)."""
-        from orchestration.deployments.tasks import reconcile_deployment
-
-        pk = self.pk
-        transaction.on_commit(lambda: reconcile_deployment.delay(pk))
-
-    def request_delete(self, *, actor=None) -> None:
-        """Mark the deployment for deletion; a task removes its containers, then the row."""
-        from orchestration.deployments.tasks import delete_deployment
-
-        Deployment.objects.filter(pk=self.pk).update(
-            status=DeploymentStatus.DELETING, status_message="Removing replicas"
-        )
-        self.status = DeploymentStatus.DELETING
-        self.record("deleting", "Deletion requested", actor=actor)
-        pk = self.pk
-        transaction.on_commit(lambda: delete_deployment.delay(pk))
+    def effective_desired_replicas(self) -> int:
+        """The desired count kept between the minimum and maximum replicas."""
+        return max(self.min_replicas, min(self.desired_replicas, self.max_replicas))
 
     def record(self, kind: str, message: str, *, actor=None, source: str = "") -> DeploymentEvent:
         return DeploymentEvent.objects.create(
             deployment=self, kind=kind, message=message, actor=actor, source=source
         )
+
+
+def _constraint_message(name: str) -> str:
+    constraint = next(c for c in Deployment._meta.constraints if c.name == name)
+    return str(constraint.get_violation_error_message())
+
+
+def autoscale_errors(config: dict[str, int]) -> list[dict]:
+    """The cross-field rules of SPEC.md's autoscale settings: one item per rule broken.
+
+    ``field`` is the rule's constraint name (each entry point says which of its fields
+    shows it), ``message`` the constraint's own text (the portal form's), ``detail`` the
+    same rule with the values sent (the API's).
+    """
+    errors = []
+    low, high = config["min_replicas"], config["max_replicas"]
+    down, zero = config["scale_down_delay_seconds"], config["scale_to_zero_delay_seconds"]
+    if high < 1:
+        name = "deployment_max_gte_1"
+        errors.append({"field": name, "message": _constraint_message(name)})
+        errors[-1]["detail"] = errors[-1]["message"]
+    if low > high:
+        name = "deployment_min_lte_max"
+        errors.append(
+            {
+                "field": name,
+                "message": _constraint_message(name),
+                "detail": f"Maximum replicas ({high}) must be at least minimum replicas ({low}).",
+            }
+        )
+    if zero < down:
+        name = "deployment_zero_delay_gte_down_delay"
+        errors.append(
+            {
+                "field": name,
+                "message": _constraint_message(name),
+                "detail": f"Scale to zero delay ({zero}s) must be at least the scale down "
+                f"delay ({down}s).",
+            }
+        )
+    if config["target_concurrency"] < 1:
+        message = "Target concurrency must be at least 1."
+        errors.append(
+            {"field": "deployment_target_concurrency_gte_1", "message": message, "detail": message}
+        )
+    return errors
 
 
 class ReplicaState(models.TextChoices):

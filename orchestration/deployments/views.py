@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from orchestration.clusters.forms import add_model_errors
+from orchestration.deployments import actions as deployment_actions
 from orchestration.deployments.forms import (
     DEPLOYMENT_CONSTRAINT_FIELDS,
     ID_TAKEN,
@@ -136,7 +137,7 @@ def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | No
                 f"{deployment.max_replicas} replicas",
                 actor=request.user,
             )
-            deployment.request_reconcile()
+            deployment_actions.request_reconcile(deployment)
     except IntegrityError:
         # Another request created the same (model, nodepool) or id between our check and
         # our insert; the database constraint refused ours. Say which, as the form would.
@@ -263,7 +264,7 @@ def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
                     "Changed " + ", ".join(changes) if changes else "Saved without changes",
                     actor=request.user,
                 )
-                deployment.request_reconcile()
+                deployment_actions.request_reconcile(deployment)
             messages.success(request, f"Deployment {slug} saved; replicas follow the new settings.")
             return redirect(deployment)
     preview = build_preview(request.user, preview_params(form, deployment=deployment.slug))
@@ -302,7 +303,7 @@ def deployment_delete(request: HttpRequest, slug: str) -> HttpResponse:
     deployment = _get_deployment_for_user(request, slug)
     if request.method == "POST":
         with transaction.atomic():
-            deployment.request_delete(actor=request.user)
+            deployment_actions.request_delete(deployment, actor=request.user)
         messages.success(
             request,
             f"Deleting deployment {slug}: its replicas are being stopped, then it disappears.",

@@ -9,13 +9,14 @@ from django.utils import timezone
 
 from orchestration import docker_engine
 from orchestration.nodepools.models import Node, NodeStatus
+from orchestration.nodepools.signals import node_ready, node_unreachable
 
 log = logging.getLogger(__name__)
 
 
 @shared_task(acks_late=True, ignore_result=True)
 def probe_node(node_id: int) -> str | None:
-    """Ping one node's engine; a node coming back (or going away) triggers reconcile."""
+    """Ping one node's engine and say when it goes away or answers (nodepools.signals)."""
     node = Node.objects.filter(pk=node_id).first()
     if node is None:
         return None
@@ -30,7 +31,7 @@ def probe_node(node_id: int) -> str | None:
         )
         if changed:
             log.warning("node %s is unreachable: %s", node, exc)
-            _reconcile_nodepool(node.nodepool_id)
+            node_unreachable.send(sender=Node, node=node)
         return NodeStatus.UNREACHABLE
     came_back = (
         Node.objects.filter(pk=node.pk)
@@ -42,10 +43,7 @@ def probe_node(node_id: int) -> str | None:
     )
     if came_back:
         log.info("node %s is ready (Docker %s)", node, info.version)
-        _reconcile_nodepool(node.nodepool_id)
-    if node.orphaned_containers.exists():
-        # Deleted deployments' containers left here while the node was unreachable.
-        _remove_orphans(node.pk)
+    node_ready.send(sender=Node, node=node, came_back=bool(came_back))
     return NodeStatus.READY
 
 
@@ -55,16 +53,3 @@ def probe_all_nodes() -> int:
     for node_id in ids:
         probe_node.delay(node_id)
     return len(ids)
-
-
-def _remove_orphans(node_id: int) -> None:
-    from orchestration.deployments.tasks import remove_orphaned_containers
-
-    remove_orphaned_containers.delay(node_id)
-
-
-def _reconcile_nodepool(nodepool_id: int) -> None:
-    # Imported here: deployments depend on nodepools, not the other way round.
-    from orchestration.deployments.tasks import reconcile_nodepool
-
-    reconcile_nodepool.delay(nodepool_id)

@@ -15,6 +15,7 @@ from django.db import IntegrityError, transaction
 
 from orchestration import docker_engine
 from orchestration.celery import app as celery_app
+from orchestration.deployments.actions import request_delete
 from orchestration.deployments.models import (
     Deployment,
     DeploymentStatus,
@@ -61,7 +62,7 @@ def world(owner, make_cluster, make_nodepool, make_node, make_model, make_deploy
 @pytest.mark.django_db
 def test_delete_on_an_unreachable_node_finishes_and_records_the_orphans(eager, world):
     dep, node = world
-    dep.request_delete()
+    request_delete(dep)
     delete_deployment.apply(args=(dep.pk,)).get()  # raises if it failed or kept retrying
 
     assert not Deployment.objects.filter(pk=dep.pk).exists()
@@ -78,7 +79,7 @@ def test_delete_on_an_unreachable_node_finishes_and_records_the_orphans(eager, w
 @pytest.mark.django_db
 def test_unreachable_node_keeps_its_orphans_until_it_answers(eager, world):
     dep, node = world
-    dep.request_delete()
+    request_delete(dep)
     delete_deployment.apply(args=(dep.pk,)).get()
     assert probe_node.apply(args=(node.pk,)).get() == NodeStatus.UNREACHABLE
     assert OrphanedContainers.objects.filter(node=node).exists()
@@ -89,7 +90,7 @@ def test_a_deleting_deployment_does_not_block_a_new_one_on_the_nodepool(world):
     from orchestration.accounts.models import AccessToken
 
     dep, node = world
-    dep.request_delete()  # no worker runs: it stays `deleting`
+    request_delete(dep)  # no worker runs: it stays `deleting`
     api = ApiClient(AccessToken.issue(dep.owner, "tests")[1])
     response = api.post("deployments/", deployment_body(id="again", autoscale_config=None))
     assert response.status_code == 201, response.content
@@ -111,7 +112,7 @@ def test_a_deleting_deployment_does_not_block_a_new_one_on_the_nodepool(world):
 @pytest.mark.django_db
 def test_portal_deploy_form_ignores_a_deleting_deployment(world, owner_client):
     dep, node = world
-    dep.request_delete()
+    request_delete(dep)
     from orchestration.deployments.forms import DeploymentCreateForm
 
     form = DeploymentCreateForm(
@@ -145,7 +146,7 @@ def test_orphans_are_removed_when_the_node_comes_back(eager, world):
         BASE_IMAGE, ["sleep", "300"], detach=True, labels=container_labels(dep.pk + 10_000)
     )
     try:
-        dep.request_delete()
+        request_delete(dep)
         delete_deployment.apply(args=(dep.pk,)).get()
         assert not Deployment.objects.filter(pk=dep.pk).exists()
         assert OrphanedContainers.objects.filter(node=node).exists()

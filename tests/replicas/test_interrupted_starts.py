@@ -9,7 +9,7 @@ import pytest
 from django.conf import settings
 from django.utils import timezone
 
-from orchestration.deployments import tasks
+from orchestration.deployments import containers, lifecycle, reconcile, tasks
 from orchestration.deployments.models import Replica, ReplicaState
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker
@@ -23,7 +23,7 @@ def engine():
     client = docker.DockerClient(base_url=ENGINE)
     yield client
     for c in client.containers.list(
-        all=True, filters={"label": f"{tasks.LABEL_INSTANCE}={settings.INSTANCE_ID}"}
+        all=True, filters={"label": f"{containers.LABEL_INSTANCE}={settings.INSTANCE_ID}"}
     ):
         if c.labels.get("test") == "interrupted-starts":
             c.remove(force=True)
@@ -56,8 +56,8 @@ def _container_for(engine, replica: Replica):
         ["sleep", "300"],
         detach=True,
         labels={
-            **tasks.container_labels(replica.deployment_id),
-            tasks.LABEL_REPLICA: str(replica.pk),
+            **containers.container_labels(replica.deployment_id),
+            containers.LABEL_REPLICA: str(replica.pk),
             "test": "interrupted-starts",
         },
     )
@@ -95,7 +95,7 @@ def test_a_start_older_than_any_honest_start_fails_and_loses_its_container(
     """Its worker never came back under the same name: reconcile fails it and replaces it."""
     monkeypatch.setattr(tasks.reconcile_deployment, "apply_async", lambda *a, **k: None)
     monkeypatch.setattr(tasks.start_replica, "delay", lambda *a, **k: None)
-    old = timezone.now() - timedelta(seconds=tasks._start_deadline() + 60)
+    old = timezone.now() - timedelta(seconds=reconcile.start_deadline() + 60)
     stale = _starting(deployment, "celery@gone", old)
     container = _container_for(engine, stale)
     fresh = _starting(deployment, "celery@busy", timezone.now())
@@ -113,7 +113,7 @@ def test_a_start_older_than_any_honest_start_fails_and_loses_its_container(
 
 def test_claiming_records_the_worker_and_the_time(deployment):
     replica = Replica.objects.create(deployment=deployment, model_version=deployment.model_version)
-    claimed = tasks._claim_and_place(replica.pk, claimed_by="celery@host")
+    claimed = lifecycle.claim_and_place(replica.pk, claimed_by="celery@host")
     assert claimed is not None and claimed.state == ReplicaState.STARTING
     assert claimed.claimed_by == "celery@host"
     assert timezone.now() - claimed.claimed_at < timedelta(seconds=10)

@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from orchestration import docker_engine
+from orchestration.deployments.actions import request_delete
 from orchestration.deployments.models import Deployment, Replica, ReplicaState
 from orchestration.deployments.tasks import container_labels, reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
@@ -103,7 +104,7 @@ def test_deploy_kill_scale_delete(deployment):
     assert newest.pk not in {r.pk for r in _ready(deployment)}
 
     # Delete: every container goes, then the row.
-    deployment.request_delete()
+    request_delete(deployment)
     from orchestration.deployments.tasks import delete_deployment
 
     delete_deployment.delay(deployment.pk)

@@ -1,0 +1,62 @@
+"""What this app asks of Docker engines: its container labels, finding and removing a
+deployment's or a replica's containers, and getting an image onto a node.
+
+Only Celery tasks reach this module (through reconcile and lifecycle): views never wait
+on Docker.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+
+from orchestration import docker_engine
+from orchestration.nodepools.models import Node, NodeStatus
+
+LABEL_MANAGED = "orchestration.managed"
+LABEL_DEPLOYMENT = "orchestration.deployment"
+LABEL_REPLICA = "orchestration.replica"
+LABEL_VERSION = "orchestration.model-version"
+LABEL_INSTANCE = "orchestration.instance"
+
+
+def container_labels(deployment_id: int) -> dict[str, str]:
+    """The labels that find a deployment's containers, scoped to this installation.
+
+    Two installations (or test runs) may share a Docker engine and reuse deployment ids;
+    the instance label keeps each from treating the other's containers as orphans.
+    """
+    return {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_DEPLOYMENT: str(deployment_id)}
+
+
+def replica_labels(replica_id: int) -> dict[str, str]:
+    return {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_REPLICA: str(replica_id)}
+
+
+def remove_deployment_containers(node: Node, deployment_key: int) -> None:
+    for container in docker_engine.list_containers(
+        node.engine_url, labels=container_labels(deployment_key)
+    ):
+        docker_engine.stop_and_remove(node.engine_url, container.id, timeout=10)
+
+
+def remove_replica_containers(node: Node | None, replica_id: int) -> None:
+    """Every container labelled with the replica, including one its row never learned of."""
+    if node is None:
+        return
+    for container in docker_engine.list_containers(
+        node.engine_url, labels=replica_labels(replica_id)
+    ):
+        docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
+
+
+def ensure_image(node: Node, image: str) -> None:
+    if docker_engine.image_exists(node.engine_url, image):
+        return
+    # Images are built on the default engine; other nodes receive a copy.
+    docker_engine.transfer_image(settings.DOCKER_URL, node.engine_url, image)
+
+
+def mark_unreachable(node: Node, exc: Exception) -> None:
+    Node.objects.filter(pk=node.pk).update(
+        status=NodeStatus.UNREACHABLE, status_message=str(exc)[:500]
+    )

@@ -1,0 +1,64 @@
+"""HTTP probes of a replica's runner: ready, healthy, drained (`GET /healthz`)."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+from django.conf import settings
+
+from orchestration import docker_engine
+
+ALIVE_STATUSES = ("running", "created", "restarting")
+
+
+def wait_until_ready(engine_url: str, container_id: str, address: str) -> str:
+    """Poll until the runner answers ready; return why not ("" when it is)."""
+    deadline = time.monotonic() + settings.REPLICA_READY_TIMEOUT
+    with httpx.Client(timeout=2.0) as client:
+        while time.monotonic() < deadline:
+            try:
+                response = client.get(f"http://{address}/healthz")
+                if response.status_code == 200:
+                    return ""
+                if response.status_code == 500:
+                    return f"model failed to load: {response.json().get('error', response.text)}"
+            except (httpx.HTTPError, ValueError):
+                pass
+            try:
+                state = docker_engine.inspect_container(engine_url, container_id)
+            except docker_engine.NotFoundError:
+                return "container disappeared before it was ready"
+            if state.status not in ALIVE_STATUSES:
+                return f"container exited with code {state.exit_code} before it was ready"
+            time.sleep(0.25)
+    return f"not ready after {settings.REPLICA_READY_TIMEOUT:.0f} s"
+
+
+def healthy(address: str) -> bool:
+    if not address:
+        return False
+    for _ in range(2):
+        try:
+            response = httpx.get(f"http://{address}/healthz", timeout=3.0)
+            if response.status_code == 200:
+                return True
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    return False
+
+
+def wait_drained(address: str) -> None:
+    """Until the runner has no request in flight, for at most REPLICA_DRAIN_GRACE."""
+    deadline = time.monotonic() + settings.REPLICA_DRAIN_GRACE
+    while address and time.monotonic() < deadline:
+        try:
+            in_flight = (
+                httpx.get(f"http://{address}/healthz", timeout=2.0).json().get("in_flight", 0)
+            )
+        except (httpx.HTTPError, ValueError):
+            return
+        if not in_flight:
+            return
+        time.sleep(0.2)
