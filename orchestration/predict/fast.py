@@ -9,45 +9,16 @@ no CSRF, no templates), so `orchestration.asgi` sends `/v2/` here; the Django vi
 
 from __future__ import annotations
 
-import re
-
 from django.conf import settings
 
 from orchestration import jsonsafe
-from orchestration.predict import resolve
+from orchestration.predict import resolve, routes
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.views import error_body, handle
 
-_SEG = r"[^/]+"
-ROUTES = [
-    re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/outputs/?$"),
-    re.compile(rf"^/v2/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"),
-    re.compile(
-        rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
-        rf"/models/(?P<model_slug>{_SEG})/outputs/?$"
-    ),
-    re.compile(
-        rf"^/v2/users/(?P<user_id>{_SEG})/apps/(?P<app_id>{_SEG})"
-        rf"/models/(?P<model_slug>{_SEG})/versions/(?P<version_id>{_SEG})/outputs/?$"
-    ),
-    re.compile(
-        rf"^/v2/users/(?P<user_id>{_SEG})/deployments/(?P<deployment_slug>{_SEG})/outputs/?$"
-    ),
-]
-
-
-def match(path: str) -> dict | None:
-    for pattern in ROUTES:
-        found = pattern.match(path)
-        if found:
-            where = found.groupdict()
-            where.pop("app_id", None)
-            return where
-    return None
-
 
 async def predict_app(scope, receive, send) -> None:
-    where = match(scope["path"])
+    where = routes.match(scope["path"])
     if where is None:
         await _send(send, 404, error_body(PredictError(404, resolve.INVALID_REQUEST, "Not found")))
         return

@@ -13,7 +13,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from orchestration import jsonsafe, ratelimit
-from orchestration.predict import resolve
+from orchestration.predict import resolve, routes
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
     ModelBadOutput,
@@ -32,22 +32,9 @@ STRICT = {"allow_nan": False}
 
 @login_not_required
 @csrf_exempt
-async def model_outputs(
-    request: HttpRequest,
-    model_id: str,
-    version_id: str | None = None,
-    user_id: str | None = None,
-    app_id: str | None = None,
-) -> JsonResponse:
-    return await _handle(request, user_id=user_id, model_slug=model_id, version_id=version_id)
-
-
-@login_not_required
-@csrf_exempt
-async def deployment_outputs(
-    request: HttpRequest, user_id: str, deployment_id: str
-) -> JsonResponse:
-    return await _handle(request, user_id=user_id, deployment_slug=deployment_id)
+async def outputs(request: HttpRequest, **groups: str | None) -> JsonResponse:
+    """Every predict path (`routes.PATTERNS`): a model, a version or a deployment."""
+    return await _handle(request, **routes.where(groups))
 
 
 async def _handle(request: HttpRequest, **where) -> JsonResponse:
