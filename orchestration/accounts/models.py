@@ -6,7 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
-from django.db import models, transaction
+from django.db import models
 from django.utils import timezone
 
 TOKEN_PREFIX = "orc_"  # noqa: S105 - a public marker, not a secret
@@ -62,12 +62,3 @@ class AccessToken(models.Model):
             return None
         cls.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
         return token.user
-
-    def revoke(self) -> None:
-        from orchestration.deployments import routing_state
-
-        self.revoked_at = timezone.now()
-        self.save(update_fields=["revoked_at"])
-        # After commit: a router that re-checks the key at once must see it revoked.
-        token_hash = self.token_hash
-        transaction.on_commit(lambda: routing_state.key_revoked(token_hash))

@@ -8,6 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
 
+from orchestration.accounts import actions as token_actions
 from orchestration.accounts.forms import TokenForm
 from orchestration.accounts.models import AccessToken
 
@@ -21,7 +22,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = TokenForm(request.POST)
         if form.is_valid():
-            token, plain = AccessToken.issue(request.user, form.cleaned_data["name"])
+            token, plain = token_actions.issue_token(request.user, form.cleaned_data["name"])
             # Shown on the next page view only (post/redirect/get), then gone for good.
             request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "plain": plain}
             return redirect("accounts:tokens")
@@ -46,7 +47,6 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(AccessToken, pk=pk, user=request.user)
-    if token.revoked_at is None:
-        token.revoke()
+    if token_actions.revoke_token(token):
         messages.success(request, f"Token “{token.name}” revoked: it no longer works.")
     return redirect("accounts:tokens")

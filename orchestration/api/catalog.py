@@ -5,17 +5,15 @@ from __future__ import annotations
 import logging
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import Prefetch
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from orchestration.api.common import Converted, after_commit, is_slug, paginated, responses
-from orchestration.api.errors import ApiError, not_found
+from orchestration.api.common import Converted, is_slug, paginated, responses
+from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import ModelOut, VersionDetailOut, VersionOut
-from orchestration.catalog.ingest import ingest_uploaded_file
+from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
-from orchestration.catalog.upload import UploadError
 from orchestration.deployments.models import Deployment
 
 log = logging.getLogger("orchestration.api")
@@ -121,10 +119,8 @@ def upload_model(request, archive: File[UploadedFile]):
     limit = settings.UPLOAD_MAX_BYTES
     if archive.size is not None and archive.size > limit:
         raise ApiError(413, f"The archive is over the {limit} byte limit.", field="archive")
-    try:
-        version = ingest_uploaded_file(owner=request.auth, uploaded=archive)
-    except UploadError as err:
-        raise ApiError(400, str(err), field="archive") from None
+    with action_errors():
+        version = catalog_actions.upload_model(owner=request.auth, uploaded=archive)
     return Status(201, version_out(version, log_text=True))
 
 
@@ -142,21 +138,8 @@ def get_model_(request, model_id: str):
 )
 def delete_model(request, model_id: str):
     model = get_model(request.auth, model_id)
-    deployments = list(model.deployments.values_list("slug", flat=True))
-    if deployments:
-        raise ApiError(
-            409,
-            f"Model {model_id!r} has deployments ({', '.join(deployments)}): delete them first.",
-        )
-    files = [v.upload for v in model.versions.all() if v.upload]
-    with transaction.atomic():
-        model.delete()
-
-        def remove_files() -> None:
-            for upload in files:
-                upload.storage.delete(upload.name)
-
-        after_commit(f"remove the uploads of model {model_id}", remove_files)
+    with action_errors():
+        catalog_actions.delete_model(model)
     return Status(204, None)
 
 

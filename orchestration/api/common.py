@@ -1,21 +1,18 @@
-"""Helpers shared by the API's routers: error response sets, validation, after-commit tasks."""
+"""Helpers shared by the API's routers: error response sets, pagination, validation."""
 
 from __future__ import annotations
 
-import logging
 import re
 from collections.abc import Callable, Sequence
 
 from django.conf import settings
-from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import models, transaction
+from django.db import models
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from orchestration.api.errors import ApiError, ErrorOut, django_errors_to_items
+from orchestration import db
+from orchestration.api.errors import ErrorOut, action_errors
 from orchestration.clusters.models import SLUG_PATTERN
-
-log = logging.getLogger("orchestration.api")
 
 SLUG_RE = re.compile(SLUG_PATTERN)
 
@@ -71,49 +68,7 @@ def is_slug(value: str) -> bool:
 
 
 def validate_instance(instance: models.Model, field_map: dict[str, str]) -> None:
-    """full_clean() as API errors: field rules and check constraints 400, uniqueness 409.
-
-    ``field_map`` renames model fields (and constraint names) to API field paths.
-    """
-    errors: list[dict] = []
-    try:
-        instance.full_clean(validate_unique=False, validate_constraints=False)
-    except DjangoValidationError as exc:
-        errors.extend(django_errors_to_items(exc, field_map))
-    if errors:
-        raise ApiError(400, errors[0]["message"], errors=errors)
-    conflicts: list[dict] = []
-    for constraint in type(instance)._meta.constraints:
-        try:
-            constraint.validate(type(instance), instance)
-        except DjangoValidationError as exc:
-            item = {"field": field_map.get(constraint.name), "message": exc.messages[0]}
-            if isinstance(constraint, models.UniqueConstraint):
-                conflicts.append(item)
-            else:
-                errors.append(item)
-    if errors:
-        raise ApiError(400, errors[0]["message"], errors=errors)
-    if conflicts:
-        raise ApiError(409, conflicts[0]["message"], errors=conflicts)
-
-
-def after_commit(description: str, func: Callable[[], object]) -> None:
-    """Run func once the transaction commits; a failure (broker down) is logged, not raised."""
-
-    def run() -> None:
-        try:
-            func()
-        except Exception:
-            log.exception("could not %s", description)
-
-    transaction.on_commit(run)
-
-
-def queue_node_probe(node_pk: int) -> None:
-    def send() -> None:
-        from orchestration.nodepools.tasks import probe_node
-
-        probe_node.delay(node_pk)
-
-    after_commit(f"queue a probe of node {node_pk}", send)
+    """The model's rules as API errors: field rules and check constraints 400, uniqueness
+    409. ``field_map`` renames model fields (and constraint names) to API field paths."""
+    with action_errors(field_map):
+        db.validate_instance(instance)

@@ -4,19 +4,11 @@ from __future__ import annotations
 
 from decimal import ROUND_HALF_UP, Decimal
 
-from django.db import transaction
 from django.db.models import Count
 from ninja import Router, Status
 
-from orchestration.api.common import (
-    Converted,
-    is_slug,
-    paginated,
-    queue_node_probe,
-    responses,
-    validate_instance,
-)
-from orchestration.api.errors import ApiError, not_found
+from orchestration.api.common import Converted, is_slug, paginated, responses
+from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import (
     ClusterIn,
     ClusterOut,
@@ -28,8 +20,9 @@ from orchestration.api.schemas import (
     NodepoolOut,
     NodepoolPatch,
 )
-from orchestration.clusters.models import SHARED_ID, Cluster
-from orchestration.deployments.models import LIVE_STATES, Deployment, ReplicaState
+from orchestration.clusters import actions as cluster_actions
+from orchestration.clusters.models import Cluster
+from orchestration.nodepools import actions as nodepool_actions
 from orchestration.nodepools.models import Node, Nodepool
 from orchestration.quantities import format_memory
 
@@ -201,12 +194,10 @@ def list_clusters(request):
     tags=["Clusters"],
 )
 def create_cluster(request, payload: ClusterIn):
-    if payload.id == SHARED_ID:
-        raise ApiError(409, f"{SHARED_ID!r} is the built-in shared cluster's id.", field="id")
-    cluster = Cluster(owner=request.auth, slug=payload.id, **payload.model_dump(exclude={"id"}))
-    validate_instance(cluster, CLUSTER_FIELDS)
-    with transaction.atomic():
-        cluster.save()
+    with action_errors(CLUSTER_FIELDS):
+        cluster = cluster_actions.create_cluster(
+            owner=request.auth, slug=payload.id, **payload.model_dump(exclude={"id"})
+        )
     return Status(201, cluster_out(cluster, nodepools=0))
 
 
@@ -222,10 +213,8 @@ def get_cluster_(request, cluster_id: str):
 
 def _update_cluster(request, cluster_id: str, payload: ClusterPatch):
     cluster = get_cluster(request.auth, cluster_id, write=True)
-    for name, value in payload.model_dump(exclude_unset=True).items():
-        setattr(cluster, name, value)
-    validate_instance(cluster, CLUSTER_FIELDS)
-    cluster.save()
+    with action_errors(CLUSTER_FIELDS):
+        cluster_actions.update_cluster(cluster, payload.model_dump(exclude_unset=True))
     return cluster_out(cluster)
 
 
@@ -255,16 +244,8 @@ router.put(
 )
 def delete_cluster(request, cluster_id: str):
     cluster = get_cluster(request.auth, cluster_id, write=True)
-    in_use = list(
-        Deployment.objects.filter(nodepool__cluster=cluster).values_list("slug", flat=True)
-    )
-    if in_use:
-        raise ApiError(
-            409,
-            f"Cluster {cluster.slug!r} has deployments ({', '.join(in_use)}): delete them first.",
-        )
-    with transaction.atomic():
-        cluster.delete()
+    with action_errors():
+        cluster_actions.delete_cluster(cluster)
     return Status(204, None)
 
 
@@ -303,10 +284,8 @@ def _nodepool_values(data: dict) -> dict:
 def create_nodepool(request, cluster_id: str, payload: NodepoolIn):
     cluster = get_cluster(request.auth, cluster_id, write=True)
     values = _nodepool_values(payload.model_dump(exclude={"id"}))
-    nodepool = Nodepool(cluster=cluster, slug=payload.id, **values)
-    validate_instance(nodepool, NODEPOOL_FIELDS)
-    with transaction.atomic():
-        nodepool.save()
+    with action_errors(NODEPOOL_FIELDS):
+        nodepool = nodepool_actions.create_nodepool(cluster=cluster, slug=payload.id, **values)
     return Status(201, nodepool_out(nodepool))
 
 
@@ -322,10 +301,9 @@ def get_nodepool_(request, cluster_id: str, nodepool_id: str):
 
 def _update_nodepool(request, cluster_id: str, nodepool_id: str, payload: NodepoolPatch):
     nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
-    for name, value in _nodepool_values(payload.model_dump(exclude_unset=True)).items():
-        setattr(nodepool, name, value)
-    validate_instance(nodepool, NODEPOOL_FIELDS)
-    nodepool.save()
+    changes = _nodepool_values(payload.model_dump(exclude_unset=True))
+    with action_errors(NODEPOOL_FIELDS):
+        nodepool_actions.update_nodepool(nodepool, changes)
     return nodepool_out(nodepool)
 
 
@@ -354,14 +332,8 @@ router.put(
 )
 def delete_nodepool(request, cluster_id: str, nodepool_id: str):
     nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
-    in_use = list(nodepool.deployments.values_list("slug", flat=True))
-    if in_use:
-        raise ApiError(
-            409,
-            f"Nodepool {nodepool_id!r} has deployments ({', '.join(in_use)}): delete them first.",
-        )
-    with transaction.atomic():
-        nodepool.delete()
+    with action_errors():
+        nodepool_actions.delete_nodepool(nodepool)
     return Status(204, None)
 
 
@@ -393,9 +365,7 @@ def list_nodes(request, cluster_id: str, nodepool_id: str):
 def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
     nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
     data = payload.model_dump()
-    node = Node(
-        nodepool=nodepool,
-        name=data["name"],
+    fields = dict(
         engine_url=data["engine_url"],
         address=data["address"],
         cpu_capacity=data["cpu_capacity"] or nodepool.cpu_cores,
@@ -404,10 +374,8 @@ def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
             nodepool.accelerators if data["accelerators"] is None else data["accelerators"]
         ),
     )
-    validate_instance(node, NODE_FIELDS)
-    with transaction.atomic():
-        node.save()
-        queue_node_probe(node.pk)
+    with action_errors(NODE_FIELDS):
+        node = nodepool_actions.add_node(nodepool=nodepool, name=data["name"], **fields)
     return Status(201, node_out(get_node(request.auth, cluster_id, nodepool_id, node.name)))
 
 
@@ -426,13 +394,8 @@ def _update_node(request, cluster_id: str, nodepool_id: str, name: str, payload:
     data = payload.model_dump(exclude_unset=True)
     if "memory_capacity" in data:
         data["memory_capacity_bytes"] = data.pop("memory_capacity")
-    for field, value in data.items():
-        setattr(node, field, value)
-    validate_instance(node, NODE_FIELDS)
-    with transaction.atomic():
-        node.save()
-        if {"engine_url", "address"} & data.keys():
-            queue_node_probe(node.pk)
+    with action_errors(NODE_FIELDS):
+        nodepool_actions.update_node(node, data)
     return node_out(get_node(request.auth, cluster_id, nodepool_id, name))
 
 
@@ -461,11 +424,6 @@ router.put(
 )
 def delete_node(request, cluster_id: str, nodepool_id: str, name: str):
     node = get_node(request.auth, cluster_id, nodepool_id, name, write=True)
-    busy = node.replicas.filter(state__in=[*LIVE_STATES, ReplicaState.DRAINING]).count()
-    if busy:
-        raise ApiError(
-            409, f"Node {name!r} runs {busy} replica(s): scale or delete their deployments first."
-        )
-    with transaction.atomic():
-        Node.objects.filter(pk=node.pk).delete()
+    with action_errors():
+        nodepool_actions.delete_node(node)
     return Status(204, None)

@@ -1,14 +1,13 @@
 """Deployments (a model version on a nodepool, with autoscaling) and their replicas."""
 
-from django.db import IntegrityError, transaction
 from django.db.models import Prefetch
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
 from orchestration.api.catalog import find_version, get_model
-from orchestration.api.common import Converted, is_slug, paginated, responses, validate_instance
+from orchestration.api.common import Converted, is_slug, paginated, responses
 from orchestration.api.compute import get_cluster
-from orchestration.api.errors import ApiError, not_found
+from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import (
     DeploymentIn,
     DeploymentOut,
@@ -33,6 +32,7 @@ FIELD_MAP = {
     "model": "model_id",
     "model_version": "model_version_id",
     "nodepool": "nodepool_id",
+    "description": "description",
     **{name: f"autoscale_config.{name}" for name in AUTOSCALE_DEFAULTS},
     "deployment_slug_unique_per_owner": "id",
     "one_deployment_per_model_per_nodepool": "nodepool_id",
@@ -115,42 +115,6 @@ def deployment_out(deployment: Deployment) -> dict:
     }
 
 
-def autoscale_errors(config: dict) -> list[dict]:
-    """The cross-field rules of SPEC.md's autoscale settings, as field errors."""
-    errors = []
-    if config["max_replicas"] < 1:
-        errors.append(
-            {
-                "field": "autoscale_config.max_replicas",
-                "message": "Maximum replicas must be at least 1.",
-            }
-        )
-    if config["min_replicas"] > config["max_replicas"]:
-        errors.append(
-            {
-                "field": "autoscale_config.max_replicas",
-                "message": f"Maximum replicas ({config['max_replicas']}) must be at least "
-                f"minimum replicas ({config['min_replicas']}).",
-            }
-        )
-    if config["scale_to_zero_delay_seconds"] < config["scale_down_delay_seconds"]:
-        errors.append(
-            {
-                "field": "autoscale_config.scale_to_zero_delay_seconds",
-                "message": f"Scale to zero delay ({config['scale_to_zero_delay_seconds']}s) must "
-                f"be at least the scale down delay ({config['scale_down_delay_seconds']}s).",
-            }
-        )
-    if config["target_concurrency"] < 1:
-        errors.append(
-            {
-                "field": "autoscale_config.target_concurrency",
-                "message": "Target concurrency must be at least 1.",
-            }
-        )
-    return errors
-
-
 def resolve_version(model: Model, ref: str | None) -> ModelVersion:
     """The named version (id or number), or the latest ready one; it must be built."""
     if ref is None:
@@ -173,23 +137,6 @@ def resolve_version(model: Model, ref: str | None) -> ModelVersion:
             field="model_version_id",
         )
     return version
-
-
-def _conflict_after_race(deployment: Deployment) -> ApiError:
-    others = Deployment.objects.exclude(pk=deployment.pk)
-    if others.filter(owner=deployment.owner, slug=deployment.slug).exists():
-        return ApiError(409, "You already have a deployment with this ID.", field="id")
-    if others.active().filter(model=deployment.model, nodepool=deployment.nodepool).exists():
-        return ApiError(
-            409, "This model already has a deployment on this nodepool.", field="nodepool_id"
-        )
-    return ApiError(409, "The deployment conflicts with an existing one.")
-
-
-def _clamp_desired(deployment: Deployment) -> None:
-    deployment.desired_replicas = min(
-        max(deployment.desired_replicas, deployment.min_replicas), deployment.max_replicas
-    )
 
 
 # --- operations --------------------------------------------------------------------------
@@ -228,36 +175,19 @@ def create_deployment(request, payload: DeploymentIn):
     if nodepool is None:
         raise not_found("nodepool", f"{cluster.slug}/{payload.nodepool_id}", field="nodepool_id")
     version = resolve_version(model, payload.model_version_id)
-    config = dict(AUTOSCALE_DEFAULTS)
+    settings = {}
     if payload.autoscale_config is not None:
-        config.update(payload.autoscale_config.model_dump(exclude_unset=True))
-    errors = autoscale_errors(config)
-    if errors:
-        raise ApiError(400, errors[0]["message"], errors=errors)
-    deployment = Deployment(
-        owner=user,
-        slug=payload.id,
-        description=payload.description,
-        model=model,
-        model_version=version,
-        nodepool=nodepool,
-        desired_replicas=config["min_replicas"],
-        **config,
-    )
-    validate_instance(deployment, FIELD_MAP)
-    try:
-        with transaction.atomic():
-            deployment.save()
-            deployment.record(
-                "created",
-                f"Deployed {model.slug} v{version.number} ({version.version_id}) on "
-                f"{nodepool.cluster.slug}/{nodepool.slug} with {config['min_replicas']}-"
-                f"{config['max_replicas']} replicas",
-                actor=user,
-            )
-            deployment_actions.request_reconcile(deployment)
-    except IntegrityError:
-        raise _conflict_after_race(deployment) from None
+        settings = payload.autoscale_config.model_dump(exclude_unset=True)
+    with action_errors(FIELD_MAP):
+        deployment = deployment_actions.create_deployment(
+            owner=user,
+            slug=payload.id,
+            description=payload.description,
+            model=model,
+            model_version=version,
+            nodepool=nodepool,
+            settings=settings,
+        )
     return Status(201, deployment_out(get_deployment(user, deployment.slug)))
 
 
@@ -273,36 +203,15 @@ def get_deployment_(request, deployment_id: str):
 def _update_deployment(request, deployment_id: str, payload: DeploymentPatch):
     user = request.auth
     data = payload.model_dump(exclude_unset=True)
-    with transaction.atomic():
-        deployment = get_deployment(user, deployment_id)
-        Deployment.objects.select_for_update().filter(pk=deployment.pk).first()
+    deployment = get_deployment(user, deployment_id)
+    changes = {k: data[k] for k in ("description",) if k in data}
+    changes.update(data.get("autoscale_config") or {})
+    if "model_version_id" in data:
         if deployment.status == DeploymentStatus.DELETING:
             raise ApiError(409, f"Deployment {deployment_id!r} is being deleted.")
-        changes = []
-        if "description" in data and data["description"] != deployment.description:
-            deployment.description = data["description"]
-            changes.append("description")
-        if "model_version_id" in data:
-            version = resolve_version(deployment.model, data["model_version_id"])
-            if version.pk != deployment.model_version_id:
-                changes.append(f"version v{deployment.model_version.number} -> v{version.number}")
-                deployment.model_version = version
-        if "autoscale_config" in data:
-            current = deployment.autoscale_config()
-            config = {**current, **data["autoscale_config"]}
-            errors = autoscale_errors(config)
-            if errors:
-                raise ApiError(400, errors[0]["message"], errors=errors)
-            for name, value in config.items():
-                if value != current[name]:
-                    changes.append(f"{name} {current[name]} -> {value}")
-                    setattr(deployment, name, value)
-            _clamp_desired(deployment)
-        validate_instance(deployment, FIELD_MAP)
-        deployment.save()
-        if changes:
-            deployment.record("updated", "Updated " + ", ".join(changes), actor=user)
-            deployment_actions.request_reconcile(deployment)
+        changes["model_version"] = resolve_version(deployment.model, data["model_version_id"])
+    with action_errors(FIELD_MAP):
+        deployment_actions.update_deployment(deployment, changes, actor=user)
     return deployment_out(get_deployment(user, deployment_id))
 
 
@@ -338,9 +247,7 @@ router.put(
 )
 def delete_deployment(request, deployment_id: str):
     deployment = get_deployment(request.auth, deployment_id)
-    if deployment.status != DeploymentStatus.DELETING:
-        with transaction.atomic():
-            deployment_actions.request_delete(deployment, actor=request.auth)
+    deployment_actions.request_delete(deployment, actor=request.auth)
     return Status(202, deployment_out(get_deployment(request.auth, deployment_id)))
 
 

@@ -15,7 +15,8 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 from django.core.exceptions import NON_FIELD_ERRORS, ObjectDoesNotExist
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -26,6 +27,7 @@ from ninja import Schema
 from ninja.errors import AuthenticationError, HttpError, Throttled
 from ninja.errors import ValidationError as NinjaValidationError
 
+from orchestration.errors import ActionError
 from orchestration.jsonsafe import JSONError
 
 log = logging.getLogger("orchestration.api")
@@ -63,6 +65,28 @@ class ApiError(Exception):
         self.message = message
         self.errors = errors if errors is not None else [{"field": field, "message": message}]
         super().__init__(status, message)
+
+
+def from_action(exc: ActionError, field_map: dict[str, str] | None = None) -> ApiError:
+    """An action's refusal as the API's error: its status, fields renamed to API paths
+    (a model field or constraint name -> the dotted input path), the API's wording."""
+    field_map = field_map or {}
+    errors = []
+    for item in exc.errors:
+        field = item["field"]
+        # A model's clean() error belongs to no field: the map may name one by its text.
+        field = field_map.get(field, field) if field else field_map.get(item["message"])
+        errors.append({"field": field, "message": item.get("detail", item["message"])})
+    return ApiError(exc.status, errors[0]["message"], errors=errors)
+
+
+@contextmanager
+def action_errors(field_map: dict[str, str] | None = None) -> Iterator[None]:
+    """Run an action; its ``ActionError`` becomes an ``ApiError`` (a JSON 4xx)."""
+    try:
+        yield
+    except ActionError as exc:
+        raise from_action(exc, field_map) from None
 
 
 def not_found(what: str, ident: str, field: str | None = None) -> ApiError:
@@ -154,6 +178,10 @@ def install_handlers(api) -> None:
     @api.exception_handler(ApiError)
     def _api_error(request, exc: ApiError) -> HttpResponse:
         return respond(request, exc.status, exc.errors)
+
+    @api.exception_handler(ActionError)
+    def _action_error(request, exc: ActionError) -> HttpResponse:
+        return respond(request, exc.status, from_action(exc).errors)
 
     @api.exception_handler(NinjaValidationError)
     def _validation(request, exc: NinjaValidationError) -> HttpResponse:

@@ -10,12 +10,12 @@ from django.db.models import Max, Q
 from django.urls import reverse
 
 from orchestration.clusters.models import SLUG_PATTERN, slug_validator
+from orchestration.db import OwnedQuerySet
 from orchestration.quantities import format_cpu, format_memory, parse_memory
 
 
-class ModelQuerySet(models.QuerySet):
-    def owned_by(self, user) -> ModelQuerySet:
-        return self.filter(owner=user)
+class ModelQuerySet(OwnedQuerySet):
+    """Models by owner (``owned_by``)."""
 
 
 class Model(models.Model):

@@ -14,8 +14,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
-from orchestration.catalog.ingest import ingest_uploaded_file
-from orchestration.catalog.upload import IGNORED_DIRS, IGNORED_FILES, UploadError
+from orchestration.catalog import actions as catalog_actions
+from orchestration.catalog.upload import IGNORED_DIRS, IGNORED_FILES
+from orchestration.errors import ActionError
+from orchestration.web.forms import add_action_errors
 
 EXAMPLES_DIR = Path(settings.BASE_DIR) / "examples"
 
@@ -38,11 +40,11 @@ def upload(request: HttpRequest) -> HttpResponse:
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
-                version = ingest_uploaded_file(
+                version = catalog_actions.upload_model(
                     owner=request.user, uploaded=form.cleaned_data["archive"]
                 )
-            except UploadError as err:
-                form.add_error("archive", str(err))
+            except ActionError as exc:
+                add_action_errors(form, exc)
             else:
                 messages.success(
                     request,

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.db import transaction
-from django.db.models import Count, Q
+from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.views import deploy_url
-from orchestration.deployments.models import ReplicaState
-from orchestration.portal.htmx import render_htmx
-from orchestration.portal.pagination import page_of
+from orchestration.errors import Blocked
+from orchestration.web.htmx import render_htmx
+from orchestration.web.pagination import page_of
 
 TABS_TARGET = "model-tabs"
 
@@ -45,9 +45,7 @@ def _is_image_model(model: Model) -> bool:
 
 
 def _model_deployments(model: Model):
-    return model.deployments.select_related("model_version", "nodepool__cluster").annotate(
-        ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY))
-    )
+    return model.deployments.select_related("model_version", "nodepool__cluster").with_ready_count()
 
 
 def _tab_page(request: HttpRequest, model: Model, tab: str, **extra) -> HttpResponse:
@@ -142,15 +140,11 @@ def model_delete(request: HttpRequest, slug: str) -> HttpResponse:
     # Deployments run the model's versions (PROTECT): they must be removed first.
     blocking = model.deployments.select_related("nodepool__cluster").order_by("slug")
     if request.method == "POST":
-        if blocking.exists():
-            messages.error(request, f"Model {model.slug} still has deployments; delete them first.")
+        try:
+            catalog_actions.delete_model(model)
+        except Blocked as exc:
+            messages.error(request, exc.message)
             return redirect("models:delete", model.slug)
-        uploads = [v.upload for v in model.versions.all() if v.upload]
-        with transaction.atomic():
-            model.delete()
-            # Stored archives are files, not rows: remove them only once the rows are gone.
-            for upload in uploads:
-                transaction.on_commit(lambda f=upload: f.storage.delete(f.name), robust=True)
         messages.success(request, f"Model {slug} and its versions were deleted.")
         return redirect("models:list")
     return render(

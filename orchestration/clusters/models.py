@@ -9,6 +9,7 @@ from django.db.models import Q
 from django.urls import reverse
 
 from orchestration.constants import CLOUD_PROVIDERS
+from orchestration.db import OwnedQuerySet
 
 SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
 slug_validator = RegexValidator(
@@ -24,13 +25,10 @@ CloudProvider = models.TextChoices(
 )
 
 
-class ClusterQuerySet(models.QuerySet):
+class ClusterQuerySet(OwnedQuerySet):
     def visible_to(self, user) -> ClusterQuerySet:
         """The user's own clusters and the built-in shared one."""
         return self.filter(Q(owner=user) | Q(is_shared=True))
-
-    def owned_by(self, user) -> ClusterQuerySet:
-        return self.filter(owner=user)
 
 
 class Cluster(models.Model):

@@ -5,18 +5,19 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
-from orchestration.clusters.forms import ClusterForm, add_model_errors, visible_clusters
+from orchestration.clusters import actions as cluster_actions
+from orchestration.clusters.forms import ClusterForm, visible_clusters
 from orchestration.clusters.models import Cluster
-from orchestration.deployments.models import Deployment
-from orchestration.portal.pagination import page_of
+from orchestration.errors import ActionError
+from orchestration.web.forms import add_action_errors
+from orchestration.web.pagination import page_of
 
 CLUSTER_CONSTRAINT_FIELDS = {"cluster_slug_unique_per_owner": "slug"}
 
@@ -28,7 +29,7 @@ def can_edit_cluster(user, cluster: Cluster) -> bool:
     return cluster.owner_id == user.pk
 
 
-def _get_cluster_for_user(request: HttpRequest, slug: str) -> Cluster:
+def get_cluster_for_user(request: HttpRequest, slug: str) -> Cluster:
     """The user's cluster (or the shared one) by id; anyone else's is a 404, not a 403,
     so ids of other users' clusters do not leak."""
     cluster = visible_clusters(request.user).filter(slug=slug).first()
@@ -37,8 +38,8 @@ def _get_cluster_for_user(request: HttpRequest, slug: str) -> Cluster:
     return cluster
 
 
-def _get_editable_cluster(request: HttpRequest, slug: str) -> Cluster:
-    cluster = _get_cluster_for_user(request, slug)
+def get_editable_cluster(request: HttpRequest, slug: str) -> Cluster:
+    cluster = get_cluster_for_user(request, slug)
     if not can_edit_cluster(request.user, cluster):
         raise PermissionDenied("The shared cluster is managed by administrators.")
     return cluster
@@ -72,17 +73,13 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     model_slug = request.GET.get("model", "")
     form = ClusterForm(request.POST or None, owner=request.user)
     if request.method == "POST" and form.is_valid():
-        cluster = form.save(commit=False)
-        cluster.owner = request.user
+        data = form.cleaned_data
         try:
-            cluster.full_clean()
-            with transaction.atomic():
-                cluster.save()
-        except ValidationError as exc:
-            add_model_errors(form, exc, Cluster, CLUSTER_CONSTRAINT_FIELDS)
-        except IntegrityError:
-            # Two submits raced past the check above; the database kept one.
-            form.add_error("slug", "You already have a cluster with this ID.")
+            cluster = cluster_actions.create_cluster(
+                owner=request.user, **{name: data[name] for name in form.Meta.fields}
+            )
+        except ActionError as exc:
+            add_action_errors(form, exc, CLUSTER_CONSTRAINT_FIELDS)
         else:
             messages.success(request, f"Cluster {cluster.slug} created. Now add a nodepool to it.")
             url = reverse("clusters:nodepool_create", args=[cluster.slug])
@@ -98,7 +95,7 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
 
 @require_http_methods(["GET"])
 def cluster_detail(request: HttpRequest, cluster_slug: str) -> HttpResponse:
-    cluster = _get_cluster_for_user(request, cluster_slug)
+    cluster = get_cluster_for_user(request, cluster_slug)
     nodepools = cluster.nodepools.annotate(
         node_count=Count("nodes", distinct=True),
         deployment_count=Count(
@@ -120,12 +117,17 @@ def cluster_detail(request: HttpRequest, cluster_slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def cluster_edit(request: HttpRequest, cluster_slug: str) -> HttpResponse:
-    cluster = _get_editable_cluster(request, cluster_slug)
+    cluster = get_editable_cluster(request, cluster_slug)
     form = ClusterForm(request.POST or None, instance=cluster, owner=cluster.owner)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"Cluster {cluster.slug} saved.")
-        return redirect(cluster)
+        changes = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "slug"}
+        try:
+            cluster_actions.update_cluster(cluster, changes)
+        except ActionError as exc:
+            add_action_errors(form, exc, CLUSTER_CONSTRAINT_FIELDS)
+        else:
+            messages.success(request, f"Cluster {cluster.slug} saved.")
+            return redirect(cluster)
     return render(
         request, "clusters/form.html", {"section": "compute", "form": form, "cluster": cluster}
     )
@@ -133,22 +135,18 @@ def cluster_edit(request: HttpRequest, cluster_slug: str) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 def cluster_delete(request: HttpRequest, cluster_slug: str) -> HttpResponse:
-    cluster = _get_editable_cluster(request, cluster_slug)
-    # Deployments protect their nodepool: their containers must be stopped first.
-    blocking = Deployment.objects.filter(nodepool__cluster=cluster).select_related("nodepool")
+    cluster = get_editable_cluster(request, cluster_slug)
     if cluster.is_shared:
         # Prediction without a chosen deployment relies on the shared compute.
         messages.error(request, "The built-in shared cluster cannot be deleted.")
         return redirect(cluster)
     if request.method == "POST":
-        if blocking.exists():
-            messages.error(
-                request,
-                f"Cluster {cluster.slug} still has deployments; delete them first.",
-            )
-            return redirect("clusters:delete", cluster.slug)
         slug = cluster.slug
-        cluster.delete()
+        try:
+            cluster_actions.delete_cluster(cluster)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            return redirect("clusters:delete", cluster.slug)
         messages.success(request, f"Cluster {slug} and its nodepools were deleted.")
         return redirect("clusters:list")
     return render(
@@ -157,7 +155,12 @@ def cluster_delete(request: HttpRequest, cluster_slug: str) -> HttpResponse:
         {
             "section": "compute",
             "cluster": cluster,
-            "blocking": blocking,
+            # Deployments protect their nodepool: their containers must be stopped first.
+            "blocking": [
+                deployment
+                for nodepool in cluster.nodepools.prefetch_related("deployments")
+                for deployment in nodepool.deployments.all()
+            ],
             "nodepool_count": cluster.nodepools.count(),
         },
     )

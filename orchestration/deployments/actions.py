@@ -39,7 +39,9 @@ def describe_change(name: str, old, new) -> str:
 def request_reconcile(deployment: Deployment | int) -> None:
     """Queue a reconcile of the deployment once the current transaction commits."""
     pk = deployment if isinstance(deployment, int) else deployment.pk
-    after_commit(f"queue a reconcile of deployment {pk}", lambda: tasks.reconcile_deployment.delay(pk))
+    after_commit(
+        f"queue a reconcile of deployment {pk}", lambda: tasks.reconcile_deployment.delay(pk)
+    )
 
 
 def request_cold_start(deployment_id: int) -> None:
@@ -202,5 +204,7 @@ def request_delete(deployment: Deployment, *, actor=None) -> bool:
             return False
         deployment.record("deleting", "Deletion requested", actor=actor)
         pk = deployment.pk
-        after_commit(f"queue the deletion of deployment {pk}", lambda: tasks.delete_deployment.delay(pk))
+        after_commit(
+            f"queue the deletion of deployment {pk}", lambda: tasks.delete_deployment.delay(pk)
+        )
     return True

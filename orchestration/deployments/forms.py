@@ -16,7 +16,12 @@ from django.utils.safestring import SafeString
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
 from orchestration.clusters.forms import visible_clusters
 from orchestration.clusters.models import Cluster, slug_validator
-from orchestration.deployments.models import AUTOSCALE_DEFAULTS, Deployment
+from orchestration.deployments.models import (
+    AUTOSCALE_DEFAULTS,
+    Deployment,
+    autoscale_errors,
+    constraint_message,
+)
 from orchestration.nodepools.models import Nodepool
 
 RESERVED_DEPLOYMENT_IDS = frozenset({"new"})  # /deployments/new/ is the deploy form
@@ -29,15 +34,8 @@ _DELAY_ERRORS = {
 }
 
 
-def _constraint_message(name: str) -> str:
-    constraint = next(c for c in Deployment._meta.constraints if c.name == name)
-    return str(constraint.get_violation_error_message())
-
-
-ALREADY_DEPLOYED = _constraint_message("one_deployment_per_model_per_nodepool")
-ID_TAKEN = _constraint_message("deployment_slug_unique_per_owner")
-MIN_OVER_MAX = _constraint_message("deployment_min_lte_max")
-ZERO_BEFORE_DOWN = _constraint_message("deployment_zero_delay_gte_down_delay")
+ALREADY_DEPLOYED = constraint_message("one_deployment_per_model_per_nodepool")
+ID_TAKEN = constraint_message("deployment_slug_unique_per_owner")
 
 # full_clean()'s constraint errors (non-field) -> the field that shows them.
 DEPLOYMENT_CONSTRAINT_FIELDS = {
@@ -46,6 +44,8 @@ DEPLOYMENT_CONSTRAINT_FIELDS = {
     "deployment_min_lte_max": "min_replicas",
     "deployment_max_gte_1": "max_replicas",
     "deployment_zero_delay_gte_down_delay": "scale_to_zero_delay_seconds",
+    "deployment_target_concurrency_gte_1": "target_concurrency",
+    "deployment_delays_not_negative": "scale_down_delay_seconds",
 }
 
 
@@ -136,13 +136,9 @@ class DeploymentSettingsForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        low, high = data.get("min_replicas"), data.get("max_replicas")
-        if low is not None and high is not None and low > high:
-            self.add_error("min_replicas", MIN_OVER_MAX)
-        down = data.get("scale_down_delay_seconds")
-        zero = data.get("scale_to_zero_delay_seconds")
-        if down is not None and zero is not None and zero < down:
-            self.add_error("scale_to_zero_delay_seconds", ZERO_BEFORE_DOWN)
+        config = {name: data.get(name) for name in self.SETTINGS}
+        for error in autoscale_errors(config):
+            self.add_error(DEPLOYMENT_CONSTRAINT_FIELDS[error["field"]], error["message"])
         return data
 
     def settings_errors(self) -> bool:

@@ -148,7 +148,7 @@ class Deployment(models.Model):
         )
 
 
-def _constraint_message(name: str) -> str:
+def constraint_message(name: str) -> str:
     constraint = next(c for c in Deployment._meta.constraints if c.name == name)
     return str(constraint.get_violation_error_message())
 
@@ -163,30 +163,32 @@ def autoscale_errors(config: dict[str, int]) -> list[dict]:
     errors = []
     low, high = config["min_replicas"], config["max_replicas"]
     down, zero = config["scale_down_delay_seconds"], config["scale_to_zero_delay_seconds"]
-    if high < 1:
+    target = config["target_concurrency"]
+    # A rule whose inputs are missing (refused by their own field checks) says nothing.
+    if high is not None and high < 1:
         name = "deployment_max_gte_1"
-        errors.append({"field": name, "message": _constraint_message(name)})
+        errors.append({"field": name, "message": constraint_message(name)})
         errors[-1]["detail"] = errors[-1]["message"]
-    if low > high:
+    if low is not None and high is not None and low > high:
         name = "deployment_min_lte_max"
         errors.append(
             {
                 "field": name,
-                "message": _constraint_message(name),
+                "message": constraint_message(name),
                 "detail": f"Maximum replicas ({high}) must be at least minimum replicas ({low}).",
             }
         )
-    if zero < down:
+    if zero is not None and down is not None and zero < down:
         name = "deployment_zero_delay_gte_down_delay"
         errors.append(
             {
                 "field": name,
-                "message": _constraint_message(name),
+                "message": constraint_message(name),
                 "detail": f"Scale to zero delay ({zero}s) must be at least the scale down "
                 f"delay ({down}s).",
             }
         )
-    if config["target_concurrency"] < 1:
+    if target is not None and target < 1:
         message = "Target concurrency must be at least 1."
         errors.append(
             {"field": "deployment_target_concurrency_gte_1", "message": message, "detail": message}

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import QuerySet
 from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
-from orchestration.clusters.forms import add_model_errors
 from orchestration.deployments import actions as deployment_actions
 from orchestration.deployments.forms import (
     DEPLOYMENT_CONSTRAINT_FIELDS,
-    ID_TAKEN,
     DeploymentCreateForm,
     DeploymentEditForm,
     already_deployed_error,
@@ -28,10 +24,12 @@ from orchestration.deployments.models import (
     ReplicaState,
 )
 from orchestration.deployments.preview import build_preview, preview_params
+from orchestration.errors import ActionError
 from orchestration.nodepools.models import NodeStatus
 from orchestration.nodepools.views import nodepool_deployments
-from orchestration.portal.htmx import htmx_partial, render_htmx
-from orchestration.portal.pagination import page_of
+from orchestration.web.forms import add_action_errors
+from orchestration.web.htmx import htmx_partial, render_htmx
+from orchestration.web.pagination import page_of
 
 LIVE_TARGET = "live"
 CHARTS_TARGET = "charts"
@@ -45,7 +43,7 @@ def _owned_deployments(user) -> QuerySet[Deployment]:
     return (
         Deployment.objects.owned_by(user)
         .select_related("model", "model_version", "nodepool__cluster")
-        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
+        .with_ready_count()
     )
 
 
@@ -109,49 +107,31 @@ def _deploy_form_page(request: HttpRequest, form: DeploymentCreateForm) -> HttpR
 
 
 def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | None:
-    """Create the deployment from a valid form; on a constraint error, mark the form."""
+    """Create the deployment from a valid form; a refusal is shown on the form."""
     data = form.cleaned_data
-    deployment = Deployment(
-        owner=request.user,
-        slug=data["slug"],
-        description=data["description"],
-        model=data["model"],
-        model_version=data["model_version"],
-        nodepool=data["nodepool"],
-        # The autoscaler takes over from here; start at the minimum the user asked for.
-        desired_replicas=data["min_replicas"],
-        **{name: data[name] for name in form.SETTINGS},
-    )
     try:
-        deployment.full_clean()
-    except ValidationError as exc:
-        add_model_errors(form, exc, Deployment, DEPLOYMENT_CONSTRAINT_FIELDS)
-        return None
-    try:
-        with transaction.atomic():
-            deployment.save()
-            deployment.record(
-                "created",
-                f"Deployed {deployment.model.slug} v{deployment.model_version.number} "
-                f"on {deployment.nodepool} with {deployment.min_replicas}–"
-                f"{deployment.max_replicas} replicas",
-                actor=request.user,
-            )
-            deployment_actions.request_reconcile(deployment)
-    except IntegrityError:
-        # Another request created the same (model, nodepool) or id between our check and
-        # our insert; the database constraint refused ours. Say which, as the form would.
-        existing = (
-            Deployment.objects.active()
-            .filter(model=deployment.model, nodepool=deployment.nodepool)
-            .first()
+        return deployment_actions.create_deployment(
+            owner=request.user,
+            slug=data["slug"],
+            description=data["description"],
+            model=data["model"],
+            model_version=data["model_version"],
+            nodepool=data["nodepool"],
+            settings={name: data[name] for name in form.SETTINGS},
         )
-        if existing is not None:
-            form.add_error("nodepool", already_deployed_error(existing))
-        else:
-            form.add_error("slug", ID_TAKEN)
+    except ActionError as exc:
+        if any(e["field"] == "one_deployment_per_model_per_nodepool" for e in exc.errors):
+            # Say which deployment holds the nodepool, with a link, as the form would.
+            existing = (
+                Deployment.objects.active()
+                .filter(model=data["model"], nodepool=data["nodepool"])
+                .first()
+            )
+            if existing is not None:
+                form.add_error("nodepool", already_deployed_error(existing))
+                return None
+        add_action_errors(form, exc, DEPLOYMENT_CONSTRAINT_FIELDS)
         return None
-    return deployment
 
 
 @require_http_methods(["GET", "POST"])
@@ -237,34 +217,23 @@ def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
     form = DeploymentEditForm(request.POST or None, deployment=deployment)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
-        changes = [
-            f"{form.fields[name].label.lower()} {form.initial[name]} → {data[name]}"
-            for name in (*form.SETTINGS, "description")
-            if data[name] != form.initial[name]
-        ]
-        if data["model_version"].pk != deployment.model_version_id:
-            changes.append(
-                f"version v{deployment.model_version.number} → v{data['model_version'].number}"
-            )
-        for name in (*form.SETTINGS, "description", "model_version"):
-            setattr(deployment, name, data[name])
-        # Keep the autoscaler's target inside the new bounds right away.
-        deployment.desired_replicas = min(
-            max(deployment.desired_replicas, deployment.min_replicas), deployment.max_replicas
-        )
+        names = (*form.SETTINGS, "description", "model_version")
+
+        def describe(name: str, old, new) -> str:
+            if name == "model_version":
+                return f"version v{old} → v{new}"
+            return f"{form.fields[name].label.lower()} {old} → {new}"
+
         try:
-            deployment.full_clean()
-        except ValidationError as exc:
-            add_model_errors(form, exc, Deployment, DEPLOYMENT_CONSTRAINT_FIELDS)
+            deployment_actions.update_deployment(
+                deployment,
+                {name: data[name] for name in names},
+                actor=request.user,
+                describe=describe,
+            )
+        except ActionError as exc:
+            add_action_errors(form, exc, DEPLOYMENT_CONSTRAINT_FIELDS)
         else:
-            with transaction.atomic():
-                deployment.save()
-                deployment.record(
-                    "updated",
-                    "Changed " + ", ".join(changes) if changes else "Saved without changes",
-                    actor=request.user,
-                )
-                deployment_actions.request_reconcile(deployment)
             messages.success(request, f"Deployment {slug} saved; replicas follow the new settings.")
             return redirect(deployment)
     preview = build_preview(request.user, preview_params(form, deployment=deployment.slug))
@@ -302,8 +271,7 @@ def deployment_preview(request: HttpRequest) -> HttpResponse:
 def deployment_delete(request: HttpRequest, slug: str) -> HttpResponse:
     deployment = _get_deployment_for_user(request, slug)
     if request.method == "POST":
-        with transaction.atomic():
-            deployment_actions.request_delete(deployment, actor=request.user)
+        deployment_actions.request_delete(deployment, actor=request.user)
         messages.success(
             request,
             f"Deleting deployment {slug}: its replicas are being stopped, then it disappears.",

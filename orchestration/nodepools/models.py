@@ -10,15 +10,15 @@ from django.db.models import F, Q
 from django.urls import reverse
 
 from orchestration.clusters.models import SLUG_PATTERN, Cluster, slug_validator
+from orchestration.db import OwnedQuerySet
 from orchestration.quantities import format_memory
 
 
-class NodepoolQuerySet(models.QuerySet):
+class NodepoolQuerySet(OwnedQuerySet):
+    owner_field = "cluster__owner"
+
     def visible_to(self, user) -> NodepoolQuerySet:
         return self.filter(Q(cluster__owner=user) | Q(cluster__is_shared=True))
-
-    def owned_by(self, user) -> NodepoolQuerySet:
-        return self.filter(cluster__owner=user)
 
 
 class Nodepool(models.Model):

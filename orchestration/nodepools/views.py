@@ -5,23 +5,22 @@ from __future__ import annotations
 import logging
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q
+from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from orchestration.clusters.forms import add_model_errors
 from orchestration.clusters.views import (
-    _get_cluster_for_user,
-    _get_editable_cluster,
     can_edit_cluster,
     deploy_url,
+    get_cluster_for_user,
+    get_editable_cluster,
 )
-from orchestration.deployments.models import Deployment, ReplicaState
+from orchestration.errors import ActionError
+from orchestration.nodepools import actions as nodepool_actions
 from orchestration.nodepools.forms import NodeForm, NodepoolForm
 from orchestration.nodepools.models import Node, Nodepool
+from orchestration.web.forms import add_action_errors
 
 log = logging.getLogger(__name__)
 
@@ -30,10 +29,11 @@ NODEPOOL_CONSTRAINT_FIELDS = {
     "nodepool_min_nodes_lte_max": "min_nodes",
 }
 NODE_CONSTRAINT_FIELDS = {"node_name_unique_per_pool": "name"}
+NODE_FORM_FIELDS = NodeForm.Meta.fields
 
 
 def _get_nodepool_for_user(request: HttpRequest, cluster_slug: str, nodepool_slug: str):
-    cluster = _get_cluster_for_user(request, cluster_slug)
+    cluster = get_cluster_for_user(request, cluster_slug)
     nodepool = cluster.nodepools.filter(slug=nodepool_slug).first()
     if nodepool is None:
         raise Http404("No such nodepool")
@@ -54,9 +54,9 @@ def nodepool_deployments(nodepool: Nodepool, user):
     On the shared nodepool other users' deployments run too; they stay private.
     """
     return (
-        Deployment.objects.filter(nodepool=nodepool, owner=user)
+        nodepool.deployments.filter(owner=user)
         .select_related("model", "model_version")
-        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
+        .with_ready_count()
         .order_by("slug")
     )
 
@@ -92,20 +92,17 @@ def nodepool_detail(request: HttpRequest, cluster_slug: str, nodepool_slug: str)
 
 @require_http_methods(["GET", "POST"])
 def nodepool_create(request: HttpRequest, cluster_slug: str) -> HttpResponse:
-    cluster = _get_editable_cluster(request, cluster_slug)
+    cluster = get_editable_cluster(request, cluster_slug)
     deploy = request.GET.get("deploy") == "1"
     form = NodepoolForm(request.POST or None, cluster=cluster)
     if request.method == "POST" and form.is_valid():
-        nodepool = form.save(commit=False)
-        nodepool.cluster = cluster
+        data = form.cleaned_data
         try:
-            nodepool.full_clean()
-            with transaction.atomic():
-                nodepool.save()
-        except ValidationError as exc:
-            add_model_errors(form, exc, Nodepool, NODEPOOL_CONSTRAINT_FIELDS)
-        except IntegrityError:
-            form.add_error("slug", "This cluster already has a nodepool with this ID.")
+            nodepool = nodepool_actions.create_nodepool(
+                cluster=cluster, **{name: data[name] for name in form.Meta.fields}
+            )
+        except ActionError as exc:
+            add_action_errors(form, exc, NODEPOOL_CONSTRAINT_FIELDS)
         else:
             if deploy:
                 messages.success(request, f"Nodepool {nodepool.slug} created.")
@@ -139,9 +136,14 @@ def nodepool_edit(request: HttpRequest, cluster_slug: str, nodepool_slug: str) -
     nodepool = _get_editable_nodepool(request, cluster_slug, nodepool_slug)
     form = NodepoolForm(request.POST or None, instance=nodepool, cluster=nodepool.cluster)
     if request.method == "POST" and form.is_valid():
-        form.save()
-        messages.success(request, f"Nodepool {nodepool.slug} saved.")
-        return redirect(nodepool)
+        changes = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "slug"}
+        try:
+            nodepool_actions.update_nodepool(nodepool, changes)
+        except ActionError as exc:
+            add_action_errors(form, exc, NODEPOOL_CONSTRAINT_FIELDS)
+        else:
+            messages.success(request, f"Nodepool {nodepool.slug} saved.")
+            return redirect(nodepool)
     return render(
         request,
         "nodepools/form.html",
@@ -156,15 +158,14 @@ def nodepool_delete(request: HttpRequest, cluster_slug: str, nodepool_slug: str)
         messages.error(request, "The built-in shared nodepool cannot be deleted.")
         return redirect(nodepool)
     # Deployments protect their nodepool (PROTECT): their replicas must be removed first.
-    blocking = Deployment.objects.filter(nodepool=nodepool)
+    blocking = nodepool.deployments.all()
     if request.method == "POST":
-        if blocking.exists():
-            messages.error(
-                request, f"Nodepool {nodepool.slug} still has deployments; delete them first."
-            )
-            return redirect("clusters:nodepool_delete", cluster_slug, nodepool_slug)
         cluster = nodepool.cluster
-        nodepool.delete()
+        try:
+            nodepool_actions.delete_nodepool(nodepool)
+        except ActionError as exc:
+            messages.error(request, exc.message)
+            return redirect("clusters:nodepool_delete", cluster_slug, nodepool_slug)
         messages.success(request, f"Nodepool {nodepool_slug} was deleted.")
         return redirect(cluster)
     return render(
@@ -180,31 +181,19 @@ def nodepool_delete(request: HttpRequest, cluster_slug: str, nodepool_slug: str)
     )
 
 
-def _queue_probe(node_id: int) -> None:
-    # Imported here: the task module loads the Docker client, which pages do not need.
-    from orchestration.nodepools.tasks import probe_node
-
-    probe_node.delay(node_id)
-
-
 @require_http_methods(["POST"])
 def node_add(request: HttpRequest, cluster_slug: str, nodepool_slug: str) -> HttpResponse:
     nodepool = _get_editable_nodepool(request, cluster_slug, nodepool_slug)
     form = NodeForm(request.POST, nodepool=nodepool)
     if form.is_valid():
-        node = form.save(commit=False)
-        node.nodepool = nodepool
+        unsaved = form.save(commit=False)
         try:
-            node.full_clean()
-            with transaction.atomic():
-                node.save()
-                # After commit, so the worker finds the row; robust: the periodic probe
-                # covers the node if the broker is briefly unavailable.
-                transaction.on_commit(lambda: _queue_probe(node.pk), robust=True)
-        except ValidationError as exc:
-            add_model_errors(form, exc, Node, NODE_CONSTRAINT_FIELDS)
-        except IntegrityError:
-            form.add_error("name", "This nodepool already has a node with this name.")
+            node = nodepool_actions.add_node(
+                nodepool=nodepool,
+                **{name: getattr(unsaved, name) for name in NODE_FORM_FIELDS},
+            )
+        except ActionError as exc:
+            add_action_errors(form, exc, NODE_CONSTRAINT_FIELDS)
         else:
             messages.success(
                 request, f"Node {node.name} added; its Docker engine is being checked."
@@ -220,15 +209,10 @@ def node_delete(
 ) -> HttpResponse:
     nodepool = _get_editable_nodepool(request, cluster_slug, nodepool_slug)
     node = get_object_or_404(Node, pk=node_id, nodepool=nodepool)
-    # Deleting a node with live replicas would orphan their containers on that engine.
-    live = node.replicas.exclude(state__in=[ReplicaState.STOPPED, ReplicaState.FAILED]).count()
-    if live:
-        messages.error(
-            request,
-            f"Node {node.name} still runs {live} replica(s); "
-            "scale down or delete their deployments first.",
-        )
+    try:
+        nodepool_actions.delete_node(node)
+    except ActionError as exc:
+        messages.error(request, exc.message)
     else:
-        node.delete()
         messages.success(request, f"Node {node.name} removed from {nodepool.slug}.")
     return redirect(f"{nodepool.get_absolute_url()}#nodes")

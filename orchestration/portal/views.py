@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
@@ -33,7 +32,7 @@ def home(request: HttpRequest) -> HttpResponse:
     deployments = (
         Deployment.objects.owned_by(user)
         .select_related("model", "model_version", "nodepool__cluster")
-        .annotate(ready_count=Count("replicas", filter=Q(replicas__state=ReplicaState.READY)))
+        .with_ready_count()
     )
     ctx = {
         "counts": {

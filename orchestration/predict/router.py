@@ -239,26 +239,9 @@ def _load_ready(deployment_id: int) -> list[Backend]:
 @sync_to_async
 def _request_replica(deployment_id: int) -> None:
     _fresh_connection()
-    from django.utils import timezone
+    from orchestration.deployments.actions import request_cold_start
 
-    from orchestration.deployments.models import Deployment, ScalingDecision
-    from orchestration.deployments.tasks import reconcile_deployment
-
-    claimed = Deployment.objects.filter(pk=deployment_id, desired_replicas=0).update(
-        desired_replicas=1
-    )
-    if claimed:
-        deployment = Deployment.objects.get(pk=deployment_id)
-        deployment.record("cold_start", "A request is waiting: starting a replica", source="router")
-        ScalingDecision.objects.create(
-            deployment=deployment,
-            at=timezone.now(),
-            wanted=1,
-            applied=1,
-            reason="cold start: request waiting at 0 replicas",
-        )
-    # Also when already wanted: a replica may have failed; reconcile is idempotent.
-    reconcile_deployment.delay(deployment_id)
+    request_cold_start(deployment_id)
 
 
 router = Router(ttl=2.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client, RequestFactory
 
+from orchestration.accounts.actions import revoke_token
 from orchestration.accounts.auth import key_from_request, user_from_request
 from orchestration.accounts.models import AccessToken
 from tests.api.support import ApiClient
@@ -26,7 +27,7 @@ def test_bearer_is_accepted_too(owner_key):
 
 
 def test_revoked_key_is_401(owner, owner_key):
-    AccessToken.objects.get(user=owner).revoke()
+    revoke_token(AccessToken.objects.get(user=owner))
     assert ApiClient(owner_key).get("me/").status_code == 401
 
 

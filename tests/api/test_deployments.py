@@ -171,7 +171,7 @@ def test_duplicate_deployment_id_is_409(owner_api, owner, setup, make_nodepool):
 def test_race_on_save_is_409(owner_api, owner, setup, monkeypatch, make_deployment):
     """Two requests pass validation together; the database constraint decides: 409."""
     compute, ready = setup
-    import orchestration.api.deployments as module
+    import orchestration.deployments.actions as module
 
     monkeypatch.setattr(module, "validate_instance", lambda *a, **k: None)
     make_deployment(owner, ready.model, ready.version, compute.nodepool, "first")

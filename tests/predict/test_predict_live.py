@@ -11,6 +11,7 @@ import redis
 from django.conf import settings
 
 from orchestration import docker_engine
+from orchestration.accounts.actions import revoke_token
 from orchestration.accounts.models import AccessToken
 from orchestration.deployments.models import Deployment, ReplicaState
 from orchestration.deployments.routing_state import KEYS_CHANNEL
@@ -137,7 +138,7 @@ def test_errors_are_json(asgi_server, key, setup, other_user):
     url = f"{asgi_server}/v2/models/{model.slug}/outputs"
     other_key = AccessToken.issue(other_user, "x")[1]
     token, revoked_plain = AccessToken.issue(owner_of(dep), "gone")
-    token.revoke()
+    revoke_token(token)
     cases = [
         ({}, _body("hi"), 401),
         ({"Authorization": "Key nope"}, _body("hi"), 401),
@@ -194,7 +195,7 @@ def test_a_revoked_key_is_refused_at_once_though_the_server_cached_it(asgi_serve
         timeout=30,
         message="the server to listen for revocations",
     )
-    token.revoke()
+    revoke_token(token)
     wait_for(lambda: status() == 401, timeout=30, message="the revoked key to be refused")
 
 

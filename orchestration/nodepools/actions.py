@@ -1,0 +1,99 @@
+"""Nodepool and node operations: create, update, delete; a new or moved node is probed.
+Called by the portal and the API."""
+
+from __future__ import annotations
+
+from django.db import IntegrityError, transaction
+
+from orchestration.db import after_commit, delete_unless_protected, validate_instance
+from orchestration.errors import Blocked, Conflict, Forbidden
+from orchestration.nodepools.models import Node, Nodepool
+
+# Replica states that still hold a container on the node (by value: deployments sit above).
+BUSY_REPLICA_STATES = ("pending", "starting", "ready", "draining")
+
+
+def _writable(nodepool: Nodepool) -> None:
+    if nodepool.cluster.is_shared:
+        raise Forbidden("The shared cluster is built in and read-only.")
+
+
+def request_probe(node: Node | int) -> None:
+    """Probe the node's engine once the transaction commits; the periodic probe covers it
+    if the broker is briefly unavailable."""
+    pk = node if isinstance(node, int) else node.pk
+
+    def send() -> None:
+        # Imported here: the task module loads the Docker client, which pages do not need.
+        from orchestration.nodepools.tasks import probe_node
+
+        probe_node.delay(pk)
+
+    after_commit(f"queue a probe of node {pk}", send)
+
+
+def create_nodepool(*, cluster, slug: str, **fields) -> Nodepool:
+    nodepool = Nodepool(cluster=cluster, slug=slug, **fields)
+    _writable(nodepool)
+    validate_instance(nodepool)
+    try:
+        with transaction.atomic():
+            nodepool.save()
+    except IntegrityError:
+        raise Conflict("This cluster already has a nodepool with this ID.", field="slug") from None
+    return nodepool
+
+
+def update_nodepool(nodepool: Nodepool, changes: dict) -> Nodepool:
+    _writable(nodepool)
+    for name, value in changes.items():
+        setattr(nodepool, name, value)
+    validate_instance(nodepool)
+    nodepool.save()
+    return nodepool
+
+
+def delete_nodepool(nodepool: Nodepool) -> None:
+    """Delete the nodepool with its nodes; refused while deployments are placed on it."""
+    if nodepool.cluster.is_shared:
+        raise Forbidden("The built-in shared nodepool cannot be deleted.")
+    delete_unless_protected(nodepool, f"Nodepool {nodepool.slug}")
+
+
+def add_node(*, nodepool: Nodepool, name: str, **fields) -> Node:
+    """Register a Docker engine in the nodepool; its health is probed in the background."""
+    node = Node(nodepool=nodepool, name=name, **fields)
+    _writable(nodepool)
+    validate_instance(node)
+    try:
+        with transaction.atomic():
+            node.save()
+            request_probe(node)
+    except IntegrityError:
+        raise Conflict("This nodepool already has a node with this name.", field="name") from None
+    return node
+
+
+def update_node(node: Node, changes: dict) -> Node:
+    _writable(node.nodepool)
+    for name, value in changes.items():
+        setattr(node, name, value)
+    validate_instance(node)
+    with transaction.atomic():
+        node.save()
+        if {"engine_url", "address"} & changes.keys():
+            request_probe(node)
+    return node
+
+
+def delete_node(node: Node) -> None:
+    """Remove the node; refused while replicas run on it (their containers would be
+    orphaned on that engine)."""
+    _writable(node.nodepool)
+    busy = node.replicas.filter(state__in=BUSY_REPLICA_STATES).count()
+    if busy:
+        raise Blocked(
+            f"Node {node.name} still runs {busy} replica(s): "
+            "scale down or delete their deployments first."
+        )
+    Node.objects.filter(pk=node.pk).delete()
