@@ -58,7 +58,7 @@ __all__ = [
     "LOOKBACK_MARGIN_SECONDS",
     "AutoscaleSettings",
     "Decision",
-    "TrafficSample",
+    "TrafficPoint",
     "decide",
     "history_lookback_seconds",
     "traffic_lookback_seconds",
@@ -113,7 +113,7 @@ class AutoscaleSettings:
 
 
 @dataclass(frozen=True)
-class TrafficSample:
+class TrafficPoint:
     """Traffic over one sample interval ending at ``at``."""
 
     at: float
@@ -147,7 +147,7 @@ def history_lookback_seconds(settings: AutoscaleSettings) -> float:
     )
 
 
-def _at(item: TrafficSample | Decision) -> float:
+def _at(item: TrafficPoint | Decision) -> float:
     return item.at
 
 
@@ -161,7 +161,7 @@ def _secs(value: float) -> str:
 
 
 def _average_in_flight(
-    traffic: Sequence[TrafficSample], end: int, now: float, timeframe: float
+    traffic: Sequence[TrafficPoint], end: int, now: float, timeframe: float
 ) -> float:
     if end <= 0:
         return 0.0
@@ -192,7 +192,7 @@ def _replicas_for(avg: float, target: float, hi: int) -> int:
 
 
 def _idle(
-    traffic: Sequence[TrafficSample], end: int, now: float, delay: float
+    traffic: Sequence[TrafficPoint], end: int, now: float, delay: float
 ) -> tuple[bool, float]:
     """Whether there was no traffic in (now - delay, now], and for how long it was idle.
 
@@ -257,7 +257,7 @@ def decide(
     settings: AutoscaleSettings,
     now: float,
     current: int,
-    traffic: Sequence[TrafficSample],
+    traffic: Sequence[TrafficPoint],
     history: Sequence[Decision],
     waiting_requests: int = 0,
 ) -> Decision:

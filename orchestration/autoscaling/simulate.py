@@ -20,7 +20,7 @@ from orchestration.autoscaling.policy import (
     EPS,
     AutoscaleSettings,
     Decision,
-    TrafficSample,
+    TrafficPoint,
     decide,
 )
 
@@ -92,7 +92,7 @@ class SimulationResult:
 
 def simulate(
     settings: AutoscaleSettings,
-    traffic: Sequence[TrafficSample],
+    traffic: Sequence[TrafficPoint],
     *,
     step_seconds: float = 5,
     start_replicas: int | None = None,
@@ -183,7 +183,7 @@ def synthetic_traffic(
     peak_in_flight: float = 8.0,
     start: float = 0.0,
     period_seconds: float | None = None,
-) -> list[TrafficSample]:
+) -> list[TrafficPoint]:
     """A deterministic example load, one sample every ``step_seconds`` over the duration.
 
     Shapes: ``steady`` (peak all along), ``spike`` (1/8 of peak, peak from 50 % to 60 % of the
@@ -208,5 +208,5 @@ def synthetic_traffic(
         requests = 0
         if in_flight > 0:
             requests = max(1, round(in_flight * step_seconds / REQUEST_SECONDS))
-        samples.append(TrafficSample(at=start + t, in_flight=in_flight, requests=requests))
+        samples.append(TrafficPoint(at=start + t, in_flight=in_flight, requests=requests))
     return samples

@@ -8,7 +8,6 @@ one, so the stored history means the same as one row per tick, at a fraction of 
 
 from __future__ import annotations
 
-import math
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -27,10 +26,11 @@ from django.db.models import (
 )
 from django.utils import timezone
 
+from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
 from orchestration.autoscaling.policy import (
     AutoscaleSettings,
     Decision,
-    TrafficSample,
+    TrafficPoint,
     decide,
     history_lookback_seconds,
     traffic_lookback_seconds,
@@ -41,10 +41,8 @@ from orchestration.deployments.models import (
     DeploymentEvent,
     DeploymentStatus,
     ScalingDecision,
+    TrafficSample,
 )
-from orchestration.deployments.models import TrafficSample as TrafficRow
-
-BUCKET_SECONDS = 5.0
 
 
 class Epoch(Func):
@@ -76,7 +74,7 @@ def settings_of(deployment: Deployment) -> AutoscaleSettings:
     return AutoscaleSettings(**{name: getattr(deployment, name) for name in AUTOSCALE_DEFAULTS})
 
 
-def bucketed(rows, *, start: float, now: float, dense_from: float) -> list[TrafficSample]:
+def bucketed(rows, *, start: float, now: float, dense_from: float) -> list[TrafficPoint]:
     """Sum samples from several web processes per bucket; zero-fill recent empty buckets.
 
     Processes only write samples when there was traffic, so without the zero buckets an
@@ -84,21 +82,20 @@ def bucketed(rows, *, start: float, now: float, dense_from: float) -> list[Traff
     """
     buckets: dict[float, list[float]] = defaultdict(lambda: [0.0, 0])
     for at, in_flight, requests, interval in rows:
-        key = math.floor(at / BUCKET_SECONDS) * BUCKET_SECONDS
+        end = bucket_end(at)
         # Time-weighted: flushes of any length, from any number of processes, add up.
-        buckets[key][0] += in_flight * min(interval, BUCKET_SECONDS) / BUCKET_SECONDS
-        buckets[key][1] += requests
-    first_dense = math.floor(max(dense_from, start) / BUCKET_SECONDS) * BUCKET_SECONDS
-    key = first_dense
-    while key <= now:
-        buckets.setdefault(key, [0.0, 0])
-        key += BUCKET_SECONDS
+        buckets[end][0] += in_flight * min(interval, BUCKET_SECONDS) / BUCKET_SECONDS
+        buckets[end][1] += requests
+    end = bucket_end(max(dense_from, start))
+    while end - BUCKET_SECONDS <= now:
+        buckets.setdefault(end, [0.0, 0])
+        end += BUCKET_SECONDS
     # An anchor at the start says "no traffic before this", so an idle deployment can
     # reach its scale-to-zero delay even though idle time writes no samples.
-    buckets.setdefault(math.floor(start / BUCKET_SECONDS) * BUCKET_SECONDS, [0.0, 0])
+    buckets.setdefault(bucket_end(start), [0.0, 0])
     return [
-        TrafficSample(at=min(key + BUCKET_SECONDS, now), in_flight=v[0], requests=int(v[1]))
-        for key, v in sorted(buckets.items())
+        TrafficPoint(at=min(end, now), in_flight=v[0], requests=int(v[1]))
+        for end, v in sorted(buckets.items())
     ]
 
 
@@ -121,7 +118,7 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
 
     samples: dict[int, list] = defaultdict(list)
     rows = (
-        TrafficRow.objects.filter(at__gt=traffic_cutoff, at__lte=now)
+        TrafficSample.objects.filter(at__gt=traffic_cutoff, at__lte=now)
         .annotate(epoch=Epoch("at"))
         .values_list("deployment_id", "epoch", "in_flight", "requests", "interval_seconds")
     )
@@ -230,7 +227,7 @@ def prune(older_than: timedelta = timedelta(hours=2)) -> int:
     treats it as holding until now.
     """
     cutoff = timezone.now() - older_than
-    deleted, _ = TrafficRow.objects.filter(at__lt=cutoff).delete()
+    deleted, _ = TrafficSample.objects.filter(at__lt=cutoff).delete()
     latest = ScalingDecision.objects.filter(deployment=OuterRef("deployment")).order_by(
         "-at", "-pk"
     )

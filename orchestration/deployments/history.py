@@ -28,9 +28,9 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
-from orchestration.autoscaling.policy import Decision
-from orchestration.autoscaling.policy import TrafficSample as PolicySample
-from orchestration.deployments.autoscale import BUCKET_SECONDS, Epoch
+from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
+from orchestration.autoscaling.policy import Decision, TrafficPoint
+from orchestration.deployments.autoscale import Epoch
 from orchestration.deployments.models import (
     Deployment,
     Replica,
@@ -89,10 +89,10 @@ class TrafficHistory:
     def in_flight(self) -> list[Point]:
         return compact_line([(b.at, b.in_flight) for b in self.buckets])
 
-    def policy_samples(self) -> list[PolicySample]:
+    def policy_samples(self) -> list[TrafficPoint]:
         """The buckets as the policy reads traffic (for replaying them through `simulate`)."""
         return [
-            PolicySample(at=b.at, in_flight=b.in_flight, requests=b.requests) for b in self.buckets
+            TrafficPoint(at=b.at, in_flight=b.in_flight, requests=b.requests) for b in self.buckets
         ]
 
 
@@ -175,9 +175,7 @@ def bucket_traffic(
     rates = [0.0] * count
     in_flight = [0.0] * count
     for at, flight, arrived, interval in rows:
-        # The database's epoch arithmetic may be off by microseconds: snap to milliseconds.
-        at = round(float(at), 3)
-        index = int(round((math.ceil(at / size) * size - first_end) / size))
+        index = int(round((bucket_end(at, size) - first_end) / size))
         if not 0 <= index < count:
             continue
         interval = float(interval) if interval and interval > 0 else size

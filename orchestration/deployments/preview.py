@@ -23,6 +23,7 @@ from django import forms
 from django.utils import timezone
 from django.utils.safestring import SafeString, mark_safe
 
+from orchestration.autoscaling.buckets import BUCKET_SECONDS
 from orchestration.autoscaling.policy import AutoscaleSettings
 from orchestration.autoscaling.simulate import (
     SHAPES,
@@ -32,7 +33,6 @@ from orchestration.autoscaling.simulate import (
 )
 from orchestration.catalog.models import Model
 from orchestration.clusters.forms import visible_clusters
-from orchestration.deployments.autoscale import BUCKET_SECONDS
 from orchestration.deployments.forms import DeploymentSettingsForm
 from orchestration.deployments.history import (
     IN_FLIGHT_COLOR,

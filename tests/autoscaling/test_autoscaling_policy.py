@@ -7,7 +7,7 @@ import pytest
 from orchestration.autoscaling.policy import (
     AutoscaleSettings,
     Decision,
-    TrafficSample,
+    TrafficPoint,
     decide,
     history_lookback_seconds,
     traffic_lookback_seconds,
@@ -17,7 +17,7 @@ from orchestration.autoscaling.simulate import simulate
 STEP = 5
 
 
-def step_load(levels: list[tuple[float, float]], end: float) -> list[TrafficSample]:
+def step_load(levels: list[tuple[float, float]], end: float) -> list[TrafficPoint]:
     """Samples every STEP s from 0 to ``end``; ``levels`` = [(from_t, in_flight), ...]."""
     samples = []
     t = 0.0
@@ -27,7 +27,7 @@ def step_load(levels: list[tuple[float, float]], end: float) -> list[TrafficSamp
             if t >= start:
                 level = value
         requests = int(level * STEP)
-        samples.append(TrafficSample(at=t, in_flight=level, requests=requests))
+        samples.append(TrafficPoint(at=t, in_flight=level, requests=requests))
         t += STEP
     return samples
 
@@ -107,7 +107,7 @@ def test_oscillation_inside_the_window_holds():
     # Wanted 2 for 55 s, then one decision wanting 1: the streak restarts.
     history = [Decision(at=float(t), wanted=2, applied=1, reason="") for t in range(0, 60, 5)]
     history[-1] = Decision(at=55.0, wanted=1, applied=1, reason="")
-    traffic = [TrafficSample(at=float(t), in_flight=8.0, requests=40) for t in range(0, 65, 5)]
+    traffic = [TrafficPoint(at=float(t), in_flight=8.0, requests=40) for t in range(0, 65, 5)]
     decision = decide(FAST, 60.0, 1, traffic, history)
     assert decision.applied == 1
     assert decision.wanted == 2
@@ -117,14 +117,14 @@ def test_oscillation_inside_the_window_holds():
 def test_history_gap_closes_the_window():
     # A decision's wanted count holds until the next one: an old decision wanting 3 covers it.
     history = [Decision(at=0.0, wanted=3, applied=1, reason="")]
-    traffic = [TrafficSample(at=500.0, in_flight=12.0, requests=60)]
+    traffic = [TrafficPoint(at=500.0, in_flight=12.0, requests=60)]
     decision = decide(FAST, 500.0, 1, traffic, history)
     assert decision.applied == 3
 
 
 def test_entries_after_now_are_ignored():
     history = [Decision(at=float(t), wanted=3, applied=1, reason="") for t in range(0, 200, 5)]
-    traffic = [TrafficSample(at=float(t), in_flight=12.0, requests=60) for t in range(0, 200, 5)]
+    traffic = [TrafficPoint(at=float(t), in_flight=12.0, requests=60) for t in range(0, 200, 5)]
     decision = decide(FAST, 30.0, 1, traffic, history)
     assert decision.applied == 1  # only 0..30 counts: 30 s of 60 s
 
@@ -149,7 +149,7 @@ def test_immediate_rules(current, min_r, max_r, waiting, applied, reason):
 
 def test_cold_start_uses_wanted_count():
     settings = AutoscaleSettings(min_replicas=0)
-    traffic = [TrafficSample(at=float(t), in_flight=10.0, requests=50) for t in range(0, 100, 5)]
+    traffic = [TrafficPoint(at=float(t), in_flight=10.0, requests=50) for t in range(0, 100, 5)]
     decision = decide(settings, 95.0, 0, traffic, [], waiting_requests=3)
     assert (decision.wanted, decision.applied) == (3, 3)
 
@@ -158,17 +158,17 @@ def test_wanted_formula():
     settings = AutoscaleSettings(traffic_history_seconds=20, target_concurrency=4, max_replicas=9)
     # Window (80, 100]: samples 85, 90, 95, 100 → mean (4 + 4 + 8 + 8) / 4 = 6 → ceil(1.5) = 2.
     traffic = [
-        TrafficSample(at=80.0, in_flight=100.0, requests=1),
-        TrafficSample(at=85.0, in_flight=4.0, requests=1),
-        TrafficSample(at=90.0, in_flight=4.0, requests=1),
-        TrafficSample(at=95.0, in_flight=8.0, requests=1),
-        TrafficSample(at=100.0, in_flight=8.0, requests=1),
+        TrafficPoint(at=80.0, in_flight=100.0, requests=1),
+        TrafficPoint(at=85.0, in_flight=4.0, requests=1),
+        TrafficPoint(at=90.0, in_flight=4.0, requests=1),
+        TrafficPoint(at=95.0, in_flight=8.0, requests=1),
+        TrafficPoint(at=100.0, in_flight=8.0, requests=1),
     ]
     assert decide(settings, 100.0, 2, traffic, []).wanted == 2
     assert decide(settings, 100.0, 2, [], []).wanted == 1  # no samples: average 0, min 1
-    exact = [TrafficSample(at=100.0, in_flight=12.0, requests=1)]
+    exact = [TrafficPoint(at=100.0, in_flight=12.0, requests=1)]
     assert decide(settings, 100.0, 3, exact, []).wanted == 3  # 12/4 is exactly 3
-    many = [TrafficSample(at=100.0, in_flight=1000.0, requests=1)]
+    many = [TrafficPoint(at=100.0, in_flight=1000.0, requests=1)]
     assert decide(settings, 100.0, 3, many, []).wanted == 9  # clamped to max
 
 
@@ -179,15 +179,15 @@ def test_min_zero_keeps_last_replica_without_idle_evidence():
     assert (decision.wanted, decision.applied) == (1, 1)
     assert decision.reason.startswith("hold: scale-to-zero delay not reached")
     # Zero samples reaching back past the delay: idle → zero at once.
-    idle = [TrafficSample(at=float(t), in_flight=0.0, requests=0) for t in range(4000, 5005, 5)]
+    idle = [TrafficPoint(at=float(t), in_flight=0.0, requests=0) for t in range(4000, 5005, 5)]
     assert decide(settings, 5000.0, 1, idle, []).applied == 0
     # A single request inside the delay keeps it.
-    busy = [*idle[:-10], TrafficSample(at=4955.0, in_flight=0.0, requests=1), *idle[-9:]]
+    busy = [*idle[:-10], TrafficPoint(at=4955.0, in_flight=0.0, requests=1), *idle[-9:]]
     assert decide(settings, 5000.0, 1, busy, []).applied == 1
 
 
 def test_scale_to_zero_never_with_min_one():
-    idle = [TrafficSample(at=float(t), in_flight=0.0, requests=0) for t in range(0, 5005, 5)]
+    idle = [TrafficPoint(at=float(t), in_flight=0.0, requests=0) for t in range(0, 5005, 5)]
     assert decide(AutoscaleSettings(min_replicas=1), 5000.0, 1, idle, []).applied == 1
 
 

@@ -7,7 +7,7 @@ import math
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from orchestration.autoscaling.policy import AutoscaleSettings, TrafficSample, decide
+from orchestration.autoscaling.policy import AutoscaleSettings, TrafficPoint, decide
 from orchestration.autoscaling.simulate import simulate
 
 STEP = 5
@@ -33,7 +33,7 @@ def autoscale_settings(draw, min_floor: int = 0) -> AutoscaleSettings:
 
 
 @st.composite
-def traffic(draw) -> list[TrafficSample]:
+def traffic(draw) -> list[TrafficPoint]:
     """Piecewise-constant load: segments of 5..300 s, some idle."""
     segments = draw(
         st.lists(
@@ -50,7 +50,7 @@ def traffic(draw) -> list[TrafficSample]:
     for steps, level in segments:
         for _ in range(steps):
             requests = math.ceil(level * STEP) if level > 0 else 0
-            samples.append(TrafficSample(at=float(t), in_flight=level, requests=requests))
+            samples.append(TrafficPoint(at=float(t), in_flight=level, requests=requests))
             t += STEP
     return samples
 
@@ -138,7 +138,7 @@ def test_square_wave_faster_than_delays_settles_and_stays(s, half_steps, low, hi
     load = []
     for k in range(int(duration // STEP) + 1):
         level = high if (k // half_steps) % 2 == 0 else low
-        load.append(TrafficSample(at=k * STEP, in_flight=level, requests=math.ceil(level * STEP)))
+        load.append(TrafficPoint(at=k * STEP, in_flight=level, requests=math.ceil(level * STEP)))
     result = simulate(s, load, step_seconds=STEP, start_replicas=start)
     late = {p.replicas for p in result.timeline if p.at >= settle}
     assert len(late) == 1, sorted(late)
@@ -147,7 +147,7 @@ def test_square_wave_faster_than_delays_settles_and_stays(s, half_steps, low, hi
 @PROFILE
 @given(autoscale_settings(min_floor=1), st.integers(min_value=1, max_value=5))
 def test_never_scales_to_zero_with_min_one(s, current):
-    idle = [TrafficSample(at=float(t), in_flight=0.0, requests=0) for t in range(0, 20_000, 60)]
+    idle = [TrafficPoint(at=float(t), in_flight=0.0, requests=0) for t in range(0, 20_000, 60)]
     decision = decide(s, 20_000.0, min(current, s.max_replicas), idle, [])
     assert decision.applied >= 1
 
@@ -159,8 +159,8 @@ def test_never_scales_to_zero_with_min_one(s, current):
 )
 def test_scale_to_zero_waits_exactly_for_its_delay(s, quiet):
     # One request at t=0, then idle samples every STEP up to t=quiet.
-    load = [TrafficSample(at=0.0, in_flight=1.0, requests=1)]
-    load += [TrafficSample(at=float(t), in_flight=0.0, requests=0) for t in range(5, quiet + 5, 5)]
+    load = [TrafficPoint(at=0.0, in_flight=1.0, requests=1)]
+    load += [TrafficPoint(at=float(t), in_flight=0.0, requests=0) for t in range(5, quiet + 5, 5)]
     now = float(quiet)
     idle = max(s.scale_to_zero_delay_seconds, s.scale_down_delay_seconds)
     decision = decide(s, now, 1, load, [])

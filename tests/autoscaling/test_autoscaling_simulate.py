@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from orchestration.autoscaling.policy import AutoscaleSettings, TrafficSample
+from orchestration.autoscaling.policy import AutoscaleSettings, TrafficPoint
 from orchestration.autoscaling.simulate import SHAPES, simulate, synthetic_traffic
 
 
@@ -53,7 +53,7 @@ def test_two_bursts_with_short_scale_to_zero_give_two_cold_starts():
         traffic_history_seconds=30,
     )
     traffic = [
-        TrafficSample(
+        TrafficPoint(
             at=float(t),
             in_flight=2.0 if t in (100, 105, 600) else 0.0,
             requests=10 if t in (100, 105, 600) else 0,
