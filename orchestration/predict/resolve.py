@@ -258,7 +258,8 @@ def _shared_deployment(caller: Caller, model, version_id: str | None):
 
     pool = shared_nodepool()
     existing = (
-        Deployment.objects.filter(model=model, nodepool=pool)
+        Deployment.objects.active()
+        .filter(model=model, nodepool=pool)
         .select_related("model", "model_version")
         .first()
     )
@@ -293,7 +294,7 @@ def _shared_deployment(caller: Caller, model, version_id: str | None):
             )
     except IntegrityError:
         # Another request created it at the same moment (or the slug is taken).
-        deployment = Deployment.objects.filter(model=model, nodepool=pool).first()
+        deployment = Deployment.objects.active().filter(model=model, nodepool=pool).first()
         if deployment is None:
             raise PredictError(
                 409, FAILURE, "Cannot create the shared deployment", f"ID {slug} is taken"
