@@ -3,7 +3,22 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from orchestration.api import api
+from orchestration.catalog import urls as catalog_urls
+from orchestration.clusters import urls as cluster_urls
+from orchestration.nodepools import urls as nodepool_urls
 from orchestration.portal import views as portal_views
+from orchestration.predict import portal as predict_portal
+
+# Namespaces that span apps are put together here, at the top, so that no app's urls.py
+# imports the views of an app above it (clusters -> nodepools, catalog -> predict).
+compute_urls = ([*cluster_urls.urlpatterns, *nodepool_urls.urlpatterns], cluster_urls.app_name)
+model_urls = (
+    [
+        *catalog_urls.urlpatterns,
+        path("<slug:slug>/predict/", predict_portal.predict, name="predict"),
+    ],
+    catalog_urls.app_name,
+)
 
 urlpatterns = [
     path("", portal_views.home, name="home"),
@@ -14,7 +29,7 @@ urlpatterns = [
     path("v2/", include("orchestration.predict.urls")),
     path("api/v1/", api.urls),
     path("account/", include("orchestration.accounts.urls")),
-    path("compute/", include("orchestration.clusters.urls")),
-    path("models/", include("orchestration.catalog.urls")),
+    path("compute/", include(compute_urls)),
+    path("models/", include(model_urls)),
     path("deployments/", include("orchestration.deployments.urls")),
 ]

@@ -1,9 +1,11 @@
-"""Model URLs under /models/ (the catalog app; the namespace users see is `models`)."""
+"""Model URLs under /models/ (the catalog app; the namespace users see is `models`).
+
+The predict form (predict app, above catalog) joins the namespace in orchestration/urls.py.
+"""
 
 from django.urls import path
 
 from orchestration.catalog import upload_views, views
-from orchestration.predict import portal as predict_portal
 
 app_name = "models"
 
@@ -15,5 +17,4 @@ urlpatterns = [
     path("<slug:slug>/deployments/", views.model_deployments, name="deployments"),
     path("<slug:slug>/versions/<str:version_id>/", views.version_detail, name="version"),
     path("<slug:slug>/delete/", views.model_delete, name="delete"),
-    path("<slug:slug>/predict/", predict_portal.predict, name="predict"),
 ]

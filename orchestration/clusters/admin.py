@@ -1,23 +1,6 @@
 from django.contrib import admin
 
 from orchestration.clusters.models import Cluster
-from orchestration.nodepools.models import Nodepool
-
-
-class NodepoolInline(admin.TabularInline):
-    model = Nodepool
-    extra = 0
-    fields = [
-        "slug",
-        "instance_type",
-        "cpu_cores",
-        "memory_bytes",
-        "accelerators",
-        "price_per_hour",
-        "min_nodes",
-        "max_nodes",
-    ]
-    show_change_link = True
 
 
 @admin.register(Cluster)
@@ -35,7 +18,7 @@ class ClusterAdmin(admin.ModelAdmin):
     search_fields = ["slug", "description", "region", "owner__username"]
     list_select_related = ["owner"]
     readonly_fields = ["is_shared", "created_at", "updated_at"]
-    inlines = [NodepoolInline]
+    inlines: list = []  # nodepools/admin.py adds its nodepools
 
     @admin.display(description="nodepools")
     def nodepool_count(self, obj: Cluster) -> int:

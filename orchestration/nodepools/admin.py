@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from orchestration.clusters.admin import ClusterAdmin
 from orchestration.nodepools.models import Node, Nodepool
 
 
@@ -56,3 +57,23 @@ class NodeAdmin(admin.ModelAdmin):
     search_fields = ["name", "engine_url", "address", "nodepool__slug"]
     list_select_related = ["nodepool__cluster"]
     readonly_fields = ["status", "status_message", "engine_version", "last_seen", "created_at"]
+
+
+class NodepoolInline(admin.TabularInline):
+    model = Nodepool
+    extra = 0
+    fields = [
+        "slug",
+        "instance_type",
+        "cpu_cores",
+        "memory_bytes",
+        "accelerators",
+        "price_per_hour",
+        "min_nodes",
+        "max_nodes",
+    ]
+    show_change_link = True
+
+
+# The cluster's page lists its nodepools: added from here, so clusters imports no nodepools.
+ClusterAdmin.inlines = [*ClusterAdmin.inlines, NodepoolInline]
