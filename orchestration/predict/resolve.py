@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
 
 from orchestration.accounts.models import AccessToken, hash_token
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
@@ -253,8 +252,14 @@ def _check_version(deployment, version_id: str | None) -> Target:
 
 def _shared_deployment(caller: Caller, model, version_id: str | None):
     """The model's deployment on the shared nodepool, created on first use (min 0)."""
+    from django.contrib.auth import get_user_model
+
+    from orchestration.deployments.actions import create_deployment
     from orchestration.deployments.models import Deployment
+    from orchestration.errors import ActionError, Conflict
     from orchestration.nodepools.shared import shared_nodepool
+
+    User = get_user_model()  # noqa: N806 - the model class, named as Django does
 
     pool = shared_nodepool()
     existing = (
@@ -276,27 +281,22 @@ def _shared_deployment(caller: Caller, model, version_id: str | None):
         )
     slug = f"{model.slug}-shared"[:64]
     try:
-        with transaction.atomic():
-            deployment = Deployment.objects.create(
-                owner_id=caller.user_id,
-                slug=slug,
-                description="Shared deployment, created on first use",
-                model=model,
-                model_version=version,
-                nodepool=pool,
-                min_replicas=0,
-                max_replicas=5,
-                desired_replicas=0,
-                status="idle",
-            )
-            deployment.record(
-                "created", "Shared deployment created on first prediction", source="router"
-            )
-    except IntegrityError:
+        deployment = create_deployment(
+            owner=User.objects.get(pk=caller.user_id),
+            slug=slug,
+            model=model,
+            model_version=version,
+            nodepool=pool,
+            description="Shared deployment, created on first use",
+            settings={"min_replicas": 0, "max_replicas": 5},
+        )
+    except Conflict:
         # Another request created it at the same moment (or the slug is taken).
         deployment = Deployment.objects.active().filter(model=model, nodepool=pool).first()
         if deployment is None:
             raise PredictError(
                 409, FAILURE, "Cannot create the shared deployment", f"ID {slug} is taken"
             ) from None
+    except ActionError as exc:
+        raise PredictError(400, FAILURE, "Cannot create the shared deployment", str(exc)) from None
     return Deployment.objects.select_related("model", "model_version").get(pk=deployment.pk)
