@@ -10,9 +10,9 @@ from django.views.decorators.http import require_http_methods
 
 from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.models import Model, ModelVersion
-from orchestration.clusters.views import deploy_url
 from orchestration.errors import Blocked
 from orchestration.web.htmx import render_htmx
+from orchestration.web.links import deploy_url
 from orchestration.web.pagination import page_of
 
 TABS_TARGET = "model-tabs"

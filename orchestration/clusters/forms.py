@@ -5,19 +5,11 @@ from __future__ import annotations
 from django import forms
 from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.db import models
-from django.db.models import Q
 
 from orchestration.clusters.models import SHARED_ID, Cluster
 
 # Ids that would shadow a portal URL (/compute/new/) or the built-in shared cluster.
 RESERVED_CLUSTER_IDS = frozenset({SHARED_ID, "new"})
-
-
-def visible_clusters(user) -> models.QuerySet[Cluster]:
-    """The user's clusters and the shared one, minus a shared cluster whose id the user
-    also owns, so that an id names exactly one cluster for this user."""
-    own_slugs = Cluster.objects.owned_by(user).values("slug")
-    return Cluster.objects.filter(Q(owner=user) | (Q(is_shared=True) & ~Q(slug__in=own_slugs)))
 
 
 def add_model_errors(

@@ -5,50 +5,26 @@ from __future__ import annotations
 from urllib.parse import urlencode
 
 from django.contrib import messages
-from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from orchestration.clusters import actions as cluster_actions
-from orchestration.clusters.forms import ClusterForm, visible_clusters
-from orchestration.clusters.models import Cluster
+from orchestration.clusters.access import (
+    can_edit_cluster,
+    get_cluster_for_user,
+    get_editable_cluster,
+    visible_clusters,
+)
+from orchestration.clusters.forms import ClusterForm
 from orchestration.errors import ActionError
 from orchestration.web.forms import add_action_errors
+from orchestration.web.links import deploy_url
 from orchestration.web.pagination import page_of
 
 CLUSTER_CONSTRAINT_FIELDS = {"cluster_slug_unique_per_owner": "slug"}
-
-
-def can_edit_cluster(user, cluster: Cluster) -> bool:
-    """Owners edit their clusters; only staff touch the built-in shared one."""
-    if cluster.is_shared:
-        return bool(user.is_staff)
-    return cluster.owner_id == user.pk
-
-
-def get_cluster_for_user(request: HttpRequest, slug: str) -> Cluster:
-    """The user's cluster (or the shared one) by id; anyone else's is a 404, not a 403,
-    so ids of other users' clusters do not leak."""
-    cluster = visible_clusters(request.user).filter(slug=slug).first()
-    if cluster is None:
-        raise Http404("No such cluster")
-    return cluster
-
-
-def get_editable_cluster(request: HttpRequest, slug: str) -> Cluster:
-    cluster = get_cluster_for_user(request, slug)
-    if not can_edit_cluster(request.user, cluster):
-        raise PermissionDenied("The shared cluster is managed by administrators.")
-    return cluster
-
-
-def deploy_url(**params: str) -> str:
-    """The deploy form with some choices made (cluster, nodepool, model)."""
-    query = urlencode({k: v for k, v in params.items() if v})
-    return reverse("deployments:create") + (f"?{query}" if query else "")
 
 
 @require_http_methods(["GET"])

@@ -14,7 +14,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
-from orchestration.clusters.forms import visible_clusters
+from orchestration.clusters.access import visible_clusters
 from orchestration.clusters.models import Cluster, slug_validator
 from orchestration.deployments.models import (
     AUTOSCALE_DEFAULTS,

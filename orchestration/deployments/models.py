@@ -36,6 +36,18 @@ class DeploymentQuerySet(OwnedQuerySet):
     def active(self) -> DeploymentQuerySet:
         return self.exclude(status=DeploymentStatus.DELETING)
 
+    def listed_for(self, user) -> DeploymentQuerySet:
+        """The user's deployments as pages list them, with their ready replica count.
+
+        On the shared nodepool other users' deployments run too; they stay private.
+        """
+        return (
+            self.filter(owner=user)
+            .select_related("model", "model_version")
+            .with_ready_count()
+            .order_by("slug")
+        )
+
 
 class Deployment(models.Model):
     """A model version placed on a nodepool, scaled between its min and max replicas."""

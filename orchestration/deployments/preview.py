@@ -32,7 +32,7 @@ from orchestration.autoscaling.simulate import (
     synthetic_traffic,
 )
 from orchestration.catalog.models import Model
-from orchestration.clusters.forms import visible_clusters
+from orchestration.clusters.access import visible_clusters
 from orchestration.deployments.forms import DeploymentSettingsForm
 from orchestration.deployments.history import (
     IN_FLIGHT_COLOR,

@@ -26,7 +26,6 @@ from orchestration.deployments.models import (
 from orchestration.deployments.preview import build_preview, preview_params
 from orchestration.errors import ActionError
 from orchestration.nodepools.models import NodeStatus
-from orchestration.nodepools.views import nodepool_deployments
 from orchestration.web.forms import add_action_errors
 from orchestration.web.htmx import htmx_partial, render_htmx
 from orchestration.web.pagination import page_of
@@ -88,7 +87,7 @@ def _compute_details(form: DeploymentCreateForm, user) -> dict:
         nodes = list(nodepool.nodes.all())
         context["nodepool_nodes"] = nodes
         context["nodepool_ready_nodes"] = sum(n.status == NodeStatus.READY for n in nodes)
-        context["running_here"] = nodepool_deployments(nodepool, user)
+        context["running_here"] = nodepool.deployments.listed_for(user)
     return context
 
 

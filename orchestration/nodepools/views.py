@@ -10,9 +10,8 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
-from orchestration.clusters.views import (
+from orchestration.clusters.access import (
     can_edit_cluster,
-    deploy_url,
     get_cluster_for_user,
     get_editable_cluster,
 )
@@ -21,6 +20,7 @@ from orchestration.nodepools import actions as nodepool_actions
 from orchestration.nodepools.forms import NodeForm, NodepoolForm
 from orchestration.nodepools.models import Node, Nodepool
 from orchestration.web.forms import add_action_errors
+from orchestration.web.links import deploy_url
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,6 @@ def _get_editable_nodepool(request: HttpRequest, cluster_slug: str, nodepool_slu
     return nodepool
 
 
-def nodepool_deployments(nodepool: Nodepool, user):
-    """The user's deployments on this nodepool with their ready replica count.
-
-    On the shared nodepool other users' deployments run too; they stay private.
-    """
-    return (
-        nodepool.deployments.filter(owner=user)
-        .select_related("model", "model_version")
-        .with_ready_count()
-        .order_by("slug")
-    )
-
-
 def _nodepool_page(
     request: HttpRequest, nodepool: Nodepool, node_form: NodeForm | None, status: int = 200
 ) -> HttpResponse:
@@ -75,7 +62,7 @@ def _nodepool_page(
             "cluster": nodepool.cluster,
             "nodepool": nodepool,
             "nodes": Node.objects.with_usage().filter(nodepool=nodepool).order_by("name"),
-            "deployments": nodepool_deployments(nodepool, request.user),
+            "deployments": nodepool.deployments.listed_for(request.user),
             "can_edit": can_edit,
             "node_form": node_form if can_edit else None,
             "deploy_url": deploy_url(cluster=nodepool.cluster.slug, nodepool=nodepool.slug),
