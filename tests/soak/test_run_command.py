@@ -22,11 +22,16 @@ from tests.conftest import ROOT, requires_docker, wait_for
 
 pytestmark = [requires_docker, pytest.mark.docker]
 SOAK_MINUTES = float(os.environ.get("SOAK_MINUTES", "2.5"))
+# To compare another broker under the same soak (say filesystem://); empty: the embedded one.
+SOAK_BROKER_URL = os.environ.get("SOAK_BROKER_URL", "")
 
 
 @pytest.fixture(scope="module")
 def product(tmp_path_factory):
-    running = Product(tmp_path_factory.mktemp("run"), env=FAST_INTERVALS)
+    env = dict(FAST_INTERVALS)
+    if SOAK_BROKER_URL:
+        env["CELERY_BROKER_URL"] = SOAK_BROKER_URL
+    running = Product(tmp_path_factory.mktemp("run"), env=env)
     running.start()
     yield running
     if running.proc and running.proc.poll() is None:
@@ -56,7 +61,10 @@ def test_soak_on_the_embedded_broker_no_process_dies(product):
     # deployments came and went.
     assert result.kills >= 1
     assert result.max_auto_replicas >= 2
-    assert result.cycles >= 1
+    # A liveness floor, not a speed test: each cycle is about six task hops through the
+    # broker. On Redis this soak completes about 10 a minute on a 2-core machine; a broker
+    # that delays every hop (kombu's file-system transport polls) manages about 1.
+    assert result.cycles >= 3 * SOAK_MINUTES
 
 
 def _containers(instance: str, deployment_pk: str) -> list:
