@@ -18,7 +18,7 @@ base-image:
 	scripts/build-base-image
 
 bench:
-	.venv/bin/python bench/predict_bench.py
+	.venv/bin/python bench/predict_wrk.py
 
 soak:  ## Start the product as `make run` does and drive mixed use (MINUTES=30)
 	.venv/bin/python bench/soak.py --minutes $${MINUTES:-30}
