@@ -29,7 +29,6 @@ import tempfile
 import time
 from pathlib import Path
 
-import docker
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -160,13 +159,7 @@ def main() -> int:
             }
     finally:
         bare.kill()
-        if product.proc and product.proc.poll() is None:
-            product.interrupt()
-        engine = docker.from_env()
-        for c in engine.containers.list(
-            all=True, filters={"label": f"orchestration.instance={product.instance}"}
-        ):
-            c.remove(force=True)
+        product.stop()
         subprocess.run(["rm", "-rf", str(var_dir)], check=False)
 
     day = time.strftime("%Y-%m-%d")

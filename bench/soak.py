@@ -130,6 +130,19 @@ class Product:
             os.killpg(self.proc.pid, signal.SIGKILL)
             raise
 
+    def stop(self) -> None:
+        """Stop the run command if it runs, then remove every container of this install."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.interrupt()
+        engine = docker.from_env()
+        try:
+            for container in engine.containers.list(
+                all=True, filters={"label": f"orchestration.instance={self.instance}"}
+            ):
+                container.remove(force=True)
+        finally:
+            engine.close()
+
     def leftover_processes(self) -> list[str]:
         """Processes still running with this product's state folder in their environment."""
         marker = f"ORCHESTRATION_VAR_DIR={self.var_dir}".encode()
@@ -495,10 +508,7 @@ def main() -> int:
         code = product.interrupt()
         left = product.leftover_processes()
         print(f"[soak] run command stopped ({code}); processes left: {left or 'none'}")
-        for container in docker.from_env().containers.list(
-            all=True, filters={"label": f"orchestration.instance={product.instance}"}
-        ):
-            container.remove(force=True)
+        product.stop()
         if not args.keep:
             subprocess.run(["rm", "-rf", str(var_dir)], check=False)
     for name, tally in (("steady", result.steady), ("chaos", result.chaos), ("auto", result.auto)):

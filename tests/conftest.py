@@ -30,7 +30,7 @@ def _no_containers_from_earlier_runs():
     from django.conf import settings
 
     from orchestration import docker_engine
-    from orchestration.deployments.tasks import LABEL_INSTANCE
+    from orchestration.deployments.containers import LABEL_INSTANCE
 
     engines = ["unix:///var/run/docker.sock"]
     if os.environ.get("NODE2_DOCKER_URL"):

@@ -17,12 +17,6 @@ from django.utils import timezone
 
 from orchestration import docker_engine
 from orchestration.deployments import autoscale, lifecycle, reconcile
-from orchestration.deployments.containers import (  # noqa: F401 - re-exported for callers
-    LABEL_INSTANCE,
-    LABEL_REPLICA,
-    LABEL_VERSION,
-    container_labels,
-)
 from orchestration.deployments.models import Deployment, DeploymentStatus
 
 ENGINE_TASK = {

@@ -15,8 +15,9 @@ import pytest
 
 from orchestration import docker_engine
 from orchestration.accounts.models import AccessToken
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import ReplicaState, ScalingDecision, TrafficSample
-from orchestration.deployments.tasks import autoscale_all, container_labels, reconcile_deployment
+from orchestration.deployments.tasks import autoscale_all, reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
 

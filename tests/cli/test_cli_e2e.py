@@ -11,8 +11,8 @@ import pytest
 
 from orchestration import docker_engine
 from orchestration.accounts.models import AccessToken
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import Deployment
-from orchestration.deployments.tasks import container_labels
 from tests.conftest import ROOT, requires_docker
 
 pytestmark = [requires_docker, pytest.mark.docker, pytest.mark.celery]

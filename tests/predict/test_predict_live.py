@@ -13,9 +13,10 @@ from django.conf import settings
 from orchestration import docker_engine
 from orchestration.accounts.actions import revoke_token
 from orchestration.accounts.models import AccessToken
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import Deployment, ReplicaState
 from orchestration.deployments.routing_state import KEYS_CHANNEL
-from orchestration.deployments.tasks import container_labels, reconcile_deployment
+from orchestration.deployments.tasks import reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
 

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from orchestration import docker_engine
 from orchestration.celery import app as celery_app
 from orchestration.deployments.actions import request_delete
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import (
     Deployment,
     DeploymentStatus,
@@ -23,7 +24,7 @@ from orchestration.deployments.models import (
     Replica,
     ReplicaState,
 )
-from orchestration.deployments.tasks import container_labels, delete_deployment
+from orchestration.deployments.tasks import delete_deployment
 from orchestration.nodepools.models import NodeStatus
 from orchestration.nodepools.tasks import probe_node
 from tests.api.support import ApiClient, deployment_body

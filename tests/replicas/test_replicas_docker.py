@@ -10,8 +10,9 @@ import pytest
 
 from orchestration import docker_engine
 from orchestration.deployments.actions import request_delete
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import Deployment, Replica, ReplicaState
-from orchestration.deployments.tasks import container_labels, reconcile_deployment
+from orchestration.deployments.tasks import reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
 from tests.conftest import requires_docker, wait_for
 
@@ -249,7 +250,7 @@ def test_leftover_container_claiming_a_new_replica_is_removed_not_trusted(
     celery_worker_process, owner, pool, version_from_example, make_deployment
 ):
     """A container from an earlier life of the database (same ids) is an orphan."""
-    from orchestration.deployments.tasks import LABEL_REPLICA, LABEL_VERSION
+    from orchestration.deployments.containers import LABEL_REPLICA, LABEL_VERSION
 
     model, version = version_from_example(owner, "sentiment")
     dep = make_deployment(owner, model, version, pool, slug="reuse", min_replicas=1)

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from orchestration import docker_engine
+from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import ReplicaState
-from orchestration.deployments.tasks import container_labels, reconcile_deployment
+from orchestration.deployments.tasks import reconcile_deployment
 from orchestration.nodepools.models import Node, NodeStatus
 from orchestration.nodepools.tasks import probe_node
 from tests.conftest import requires_docker, wait_for

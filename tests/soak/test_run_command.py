@@ -34,14 +34,7 @@ def product(tmp_path_factory):
     running = Product(tmp_path_factory.mktemp("run"), env=env)
     running.start()
     yield running
-    if running.proc and running.proc.poll() is None:
-        running.interrupt()
-    engine = docker.from_env()
-    for container in engine.containers.list(
-        all=True, filters={"label": f"orchestration.instance={running.instance}"}
-    ):
-        container.remove(force=True)
-    engine.close()
+    running.stop()
 
 
 @pytest.fixture(scope="module")
