@@ -60,7 +60,7 @@ async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, di
         if len(raw) > settings.PREDICT_MAX_BYTES:
             raise _too_large(len(raw))
         caller = await resolve.caller_from_key(authorization)
-        await _check_rate(caller)
+        await check_rate(caller)
         inputs, selector = parse_body(raw)
         target = await resolve.target_for(
             caller,
@@ -79,7 +79,7 @@ async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, di
         return 500, error_body(PredictError(500, resolve.FAILURE, "Internal error")), {}
 
 
-async def _check_rate(caller: resolve.Caller) -> None:
+async def check_rate(caller: resolve.Caller) -> None:
     limiter = ratelimit.limiter("predict")
     wait = await limiter.acheck(caller.key)
     if wait is not None:
