@@ -21,9 +21,11 @@ from django.db.models import (
     PositiveIntegerField,
     Q,
     Subquery,
+    Sum,
     Value,
     When,
 )
+from django.db.models.functions import Least
 from django.utils import timezone
 
 from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
@@ -62,6 +64,29 @@ class Epoch(Func):
         )
 
 
+class BucketEnd(Func):
+    """`buckets.bucket_end` of a timestamp (5-second buckets), computed by the database.
+
+    Summing per bucket in SQL sends one row per deployment and bucket instead of one per
+    sample and web process, and spares Python the per-sample arithmetic.
+    """
+
+    output_field = FloatField()
+
+    def as_postgresql(self, compiler, connection, **extra):
+        template = (
+            f"(CEIL(ROUND(EXTRACT(EPOCH FROM %(expressions)s)::numeric, 3) / {BUCKET_SECONDS})"
+            f" * {BUCKET_SECONDS})::double precision"
+        )
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+    def as_sqlite(self, compiler, connection, **extra):
+        x = f"(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3) / {BUCKET_SECONDS})"
+        # SQLite may lack CEIL: integer part, plus one when there is a fraction.
+        template = f"((CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER))) * {BUCKET_SECONDS})"
+        return self.as_sql(compiler, connection, template=template, **extra)
+
+
 @dataclass(frozen=True)
 class Change:
     deployment_id: int
@@ -75,27 +100,22 @@ def settings_of(deployment: Deployment) -> AutoscaleSettings:
 
 
 def bucketed(rows, *, start: float, now: float, dense_from: float) -> list[TrafficPoint]:
-    """Sum samples from several web processes per bucket; zero-fill recent empty buckets.
+    """Per-bucket sums (bucket end, in-flight, requests); zero-fill recent empty buckets.
 
+    `rows` are already summed per bucket over all web processes (see `evaluate_all`).
     Processes only write samples when there was traffic, so without the zero buckets an
     average over the scaling timeframe would count only the busy moments.
     """
-    buckets: dict[float, list[float]] = defaultdict(lambda: [0.0, 0])
-    for at, in_flight, requests, interval in rows:
-        end = bucket_end(at)
-        # Time-weighted: flushes of any length, from any number of processes, add up.
-        buckets[end][0] += in_flight * min(interval, BUCKET_SECONDS) / BUCKET_SECONDS
-        buckets[end][1] += requests
+    buckets: dict[float, tuple[float, int]] = {end: (f, int(r)) for end, f, r in rows}
     end = bucket_end(max(dense_from, start))
     while end - BUCKET_SECONDS <= now:
-        buckets.setdefault(end, [0.0, 0])
+        buckets.setdefault(end, (0.0, 0))
         end += BUCKET_SECONDS
     # An anchor at the start says "no traffic before this", so an idle deployment can
     # reach its scale-to-zero delay even though idle time writes no samples.
-    buckets.setdefault(bucket_end(start), [0.0, 0])
+    buckets.setdefault(bucket_end(start), (0.0, 0))
     return [
-        TrafficPoint(at=min(end, now), in_flight=v[0], requests=int(v[1]))
-        for end, v in sorted(buckets.items())
+        TrafficPoint(end if end < now else now, f, r) for end, (f, r) in sorted(buckets.items())
     ]
 
 
@@ -119,11 +139,21 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
     samples: dict[int, list] = defaultdict(list)
     rows = (
         TrafficSample.objects.filter(at__gt=traffic_cutoff, at__lte=now)
-        .annotate(epoch=Epoch("at"))
-        .values_list("deployment_id", "epoch", "in_flight", "requests", "interval_seconds")
+        .values_list("deployment_id", BucketEnd("at"))
+        .annotate(
+            # Time-weighted: flushes of any length, from any number of processes, add up.
+            in_flight=Sum(
+                F("in_flight")
+                * Least(F("interval_seconds"), Value(BUCKET_SECONDS))
+                / Value(BUCKET_SECONDS),
+                output_field=FloatField(),
+            ),
+            requests=Sum("requests"),
+        )
+        .order_by()
     )
-    for deployment_id, at, in_flight, requests, interval in rows:
-        samples[deployment_id].append((at, in_flight, requests, interval))
+    for deployment_id, end, in_flight, requests in rows:
+        samples[deployment_id].append((end, in_flight, requests))
 
     # The decision just before the window closes it, however old: fetch it per deployment.
     previous = ScalingDecision.objects.filter(
