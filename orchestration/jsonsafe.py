@@ -15,6 +15,8 @@ import math
 import re
 from typing import Any
 
+import orjson
+
 # Deeper than any real request (Clarifai data objects nest a handful of levels), and far
 # below the interpreter's recursion limit, so later recursive code is safe too.
 MAX_DEPTH = 64
@@ -37,7 +39,16 @@ def _float(text: str) -> float:
 
 def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
     """Parse strict JSON, at most `max_depth` arrays and objects deep."""
-    if _opens(raw) > max_depth:
+    opens = _opens(raw)
+    if opens <= max_depth and not _long_digits(raw):
+        # orjson is strict already (no NaN, no Infinity, no 1e400) and many times faster;
+        # it reads integers past 64 bits as floats, so those (rare) take the path below.
+        # What it refuses, the standard parser reads again to name the problem.
+        try:
+            return orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            pass
+    if opens > max_depth:
         # Only a document with that many brackets can be too deep: check it before
         # parsing, which recurses once per level.
         _check_depth(raw, max_depth)
@@ -57,6 +68,28 @@ def loads(raw: bytes | str, *, max_depth: int = MAX_DEPTH) -> Any:
 def dumps(value: Any, **kwargs) -> str:
     """json.dumps that raises ValueError rather than write NaN or Infinity."""
     return json.dumps(value, allow_nan=False, **kwargs)
+
+
+def dumpb(value: Any) -> bytes:
+    """Compact JSON bytes, fast, for values read by `loads` or built from them.
+
+    orjson writes NaN as null instead of refusing it, so a value that may hold floats
+    from elsewhere goes through `dumps`.
+    """
+    try:
+        return orjson.dumps(value)
+    except orjson.JSONEncodeError:
+        # Integers past 64 bits, which `loads` keeps exact.
+        return dumps(value, separators=(",", ":")).encode()
+
+
+_LONG_DIGITS = re.compile(r"\d{19}")
+_LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+
+
+def _long_digits(raw: bytes | bytearray | str) -> bool:
+    pattern = _LONG_DIGITS if isinstance(raw, str) else _LONG_DIGITS_BYTES
+    return pattern.search(raw) is not None
 
 
 # A whole string literal (skipped: brackets inside it do not nest) or one bracket.

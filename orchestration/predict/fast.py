@@ -58,7 +58,7 @@ async def predict_app(scope, receive, send) -> None:
 
 
 async def _send(send, status: int, body: dict, extra: dict | None = None) -> None:
-    payload = jsonsafe.dumps(body, separators=(",", ":")).encode()
+    payload = jsonsafe.dumpb(body)
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(payload)).encode()),

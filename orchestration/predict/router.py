@@ -11,22 +11,20 @@ once on another replica, and on a deployment with no ready replica asks for one 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
 from dataclasses import dataclass, field
 
-import aiohttp
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from orchestration import jsonsafe
 from orchestration.predict import traffic
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
+from orchestration.predict.upstream import UpstreamError, UpstreamPool
 
 log = logging.getLogger(__name__)
-JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 @dataclass(frozen=True)
@@ -75,42 +73,24 @@ class Router:
     ttl: float = 2.0
     _pools: dict[int, _Pool] = field(default_factory=dict)
     _in_flight: dict[int, int] = field(default_factory=dict)
-    _client: aiohttp.ClientSession | None = None
-    _loop: asyncio.AbstractEventLoop | None = None
+    _upstream: UpstreamPool | None = None
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
 
-    def _http(self) -> aiohttp.ClientSession:
+    def _connections(self) -> UpstreamPool:
         loop = asyncio.get_running_loop()
-        if self._client is None or self._loop is not loop or self._client.closed:
-            # A session belongs to one event loop (a test, or a WSGI call, runs its own).
-            self._forget_client()
-            self._client = aiohttp.ClientSession(
-                timeout=aiohttp.ClientTimeout(total=settings.PREDICT_TIMEOUT, sock_connect=2.0),
-                connector=aiohttp.TCPConnector(limit=512, keepalive_timeout=30),
-            )
-            self._loop = loop
+        if self._upstream is None or self._upstream.loop is not loop:
+            # Connections belong to one event loop (a test, or a WSGI call, runs its own).
+            if self._upstream is not None:
+                self._upstream.close()
+            self._upstream = UpstreamPool(connect_timeout=2.0)
             self._cold_start_locks = {}
-        return self._client
-
-    def _forget_client(self) -> None:
-        old, self._client = self._client, None
-        if old is None or old.closed:
-            return
-        if self._loop is not None and not self._loop.is_closed() and self._loop.is_running():
-            self._loop.call_soon_threadsafe(lambda: self._loop.create_task(old.close()))
-        else:
-            # Its loop is gone, so nothing can await the close: drop the sockets now.
-            connector = old.connector
-            old.detach()
-            if connector is not None:
-                with contextlib.suppress(Exception):
-                    connector.close()
+        return self._upstream
 
     async def aclose(self) -> None:
-        """Close the pooled session; the next request opens a new one."""
-        client, self._client = self._client, None
-        if client is not None and not client.closed:
-            await client.close()
+        """Close the pooled connections; the next request opens new ones."""
+        upstream, self._upstream = self._upstream, None
+        if upstream is not None:
+            upstream.close()
 
     def invalidate(self, deployment_id: int | None = None) -> None:
         if deployment_id is None:
@@ -154,7 +134,8 @@ class Router:
             backends = await self._cold_start(deployment_id)
             cold = True
         tried: set[int] = set()
-        client = self._http()
+        upstream = self._connections()
+        payload = jsonsafe.dumpb({"inputs": inputs})
         for attempt in (1, 2):
             backend = self._pick(backends, tried)
             if backend is None:
@@ -165,16 +146,13 @@ class Router:
             tried.add(backend.replica_id)
             self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
             try:
-                async with client.post(
-                    f"http://{backend.address}/predict",
-                    data=jsonsafe.dumps({"inputs": inputs}),
-                    headers=JSON_HEADERS,
-                ) as response:
-                    status, raw = response.status, await response.read()
-            except aiohttp.ClientConnectionError as exc:
+                async with asyncio.timeout(settings.PREDICT_TIMEOUT):
+                    status, raw = await upstream.post_json(backend.address, "/predict", payload)
+            except UpstreamError as exc:
                 # The replica is gone or going: forget the pool and try another once.
                 log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
                 self.invalidate(deployment_id)
+                upstream.forget(backend.address)
                 backends = [b for b in backends if b.replica_id != backend.replica_id]
                 continue
             except TimeoutError:

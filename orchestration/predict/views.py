@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import time
-import uuid
 from datetime import UTC, datetime
 
 from django.conf import settings
@@ -14,6 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from orchestration import jsonsafe, ratelimit
 from orchestration.predict import resolve, routes
+from orchestration.predict.ids import new_id
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
     ModelBadOutput,
@@ -133,7 +133,7 @@ def parse_body(raw: bytes) -> tuple[list[dict], dict | None]:
         input_id = item.get("id")
         if input_id is not None and not isinstance(input_id, str):
             raise PredictError(400, resolve.INVALID_REQUEST, f"inputs[{index}].id must be a string")
-        cleaned.append({"id": input_id or uuid.uuid4().hex, "data": item["data"]})
+        cleaned.append({"id": input_id or new_id(), "data": item["data"]})
     return cleaned, _selector(body.get("runner_selector"))
 
 
@@ -199,7 +199,7 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
         "status": ok,
         "outputs": [
             {
-                "id": uuid.uuid4().hex,
+                "id": new_id(),
                 "status": ok,
                 "created_at": created,
                 "model": {"id": target.model_slug, "model_version": {"id": target.version_id}},
