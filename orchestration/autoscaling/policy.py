@@ -59,6 +59,7 @@ __all__ = [
     "AutoscaleSettings",
     "Decision",
     "TrafficPoint",
+    "TrafficSummary",
     "decide",
     "history_lookback_seconds",
     "traffic_lookback_seconds",
@@ -119,6 +120,29 @@ class TrafficPoint:
     at: float
     in_flight: float  # average number of requests in flight over the interval
     requests: int = 0  # requests that arrived in the interval
+
+
+@dataclass(frozen=True)
+class TrafficSummary:
+    """What `decide` reads from the traffic, for callers that compute it in bulk.
+
+    `summarize` derives it from a point list; the autoscaler computes the same figures in
+    SQL, so a tick over 10,000 deployments need not build 600,000 points in Python.
+    """
+
+    average_in_flight: float  # mean in-flight over the scaling timeframe (rule 1)
+    idle: bool  # no traffic for the scale-to-zero delay, with data reaching back that far
+    idle_for: float  # how long it has been idle (for the reason text)
+
+
+def summarize(
+    settings: AutoscaleSettings, now: float, traffic: Sequence[TrafficPoint]
+) -> TrafficSummary:
+    """The `TrafficSummary` of a sorted point list at ``now`` (rules 1 and the idle rule)."""
+    t_end = bisect_right(traffic, now + EPS, key=_at)
+    avg = _average_in_flight(traffic, t_end, now, float(settings.traffic_history_seconds))
+    idle, idle_for = _idle(traffic, t_end, now, settings.idle_seconds_before_zero)
+    return TrafficSummary(avg, idle, idle_for)
 
 
 @dataclass(frozen=True)
@@ -260,23 +284,26 @@ def decide(
     traffic: Sequence[TrafficPoint],
     history: Sequence[Decision],
     waiting_requests: int = 0,
+    summary: TrafficSummary | None = None,
 ) -> Decision:
     """Decide the replica count at ``now``; see the module docstring for the exact rules.
 
     ``traffic`` and ``history`` must be sorted by ``at`` ascending; entries after ``now`` are
     ignored. ``waiting_requests`` counts requests waiting for a replica (used at 0 replicas).
+    A ``summary`` given stands for ``summarize(settings, now, traffic)`` (traffic unread).
     """
     lo, hi = settings.bounds
     current = max(0, int(current))
-    t_end = bisect_right(traffic, now + EPS, key=_at)
-    avg = _average_in_flight(traffic, t_end, now, float(settings.traffic_history_seconds))
+    if summary is None:
+        summary = summarize(settings, now, traffic)
+    avg = summary.average_in_flight
     raw = _replicas_for(avg, float(settings.target_concurrency), hi)
     wanted = min(max(raw, lo), hi)
 
     idle_hold: str | None = None
     if wanted == 0 and current >= 1:
         idle_delay = settings.idle_seconds_before_zero
-        idle, idle_for = _idle(traffic, t_end, now, idle_delay)
+        idle, idle_for = summary.idle, summary.idle_for
         if not idle:
             wanted = 1
             idle_hold = (
