@@ -14,7 +14,8 @@ ALIVE_STATUSES = ("running", "created", "restarting")
 
 def wait_until_ready(engine_url: str, container_id: str, address: str) -> str:
     """Poll until the runner answers ready; return why not ("" when it is)."""
-    deadline = time.monotonic() + settings.REPLICA_READY_TIMEOUT
+    started = time.monotonic()
+    deadline = started + settings.REPLICA_READY_TIMEOUT
     with httpx.Client(timeout=2.0) as client:
         while time.monotonic() < deadline:
             try:
@@ -31,7 +32,10 @@ def wait_until_ready(engine_url: str, container_id: str, address: str) -> str:
                 return "container disappeared before it was ready"
             if state.status not in ALIVE_STATUSES:
                 return f"container exited with code {state.exit_code} before it was ready"
-            time.sleep(0.25)
+            # A cold start waits on this loop: poll briskly while a quick runner is likely
+            # to come up (the no-op model answers in well under a second), then ease off
+            # for slow model loads.
+            time.sleep(0.05 if time.monotonic() - started < 3.0 else 0.25)
     return f"not ready after {settings.REPLICA_READY_TIMEOUT:.0f} s"
 
 
