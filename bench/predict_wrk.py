@@ -4,7 +4,7 @@ Run: .venv/bin/python bench/predict_wrk.py [--seconds 8] [--connections 1,16,64]
 (needs a Docker engine; installs Debian's wrk when missing and run as root).
 
 It starts the product exactly as `make run` does (bench/soak.py's Product) in a
-throwaway state folder, deploys examples/noop with one replica, and measures with wrk,
+throwaway state folder, deploys examples/noop with one replica of one core, and measures with wrk,
 one row after another on the same machine:
 
 - bare: a standard-library HTTP server on the host answering the same JSON (the limit
@@ -131,7 +131,13 @@ def main() -> int:
         print(f"[bench] starting the product (state in {var_dir})", flush=True)
         product.start()
         api = Api(product, product.issue_key())
-        api.cli("model", "upload", str(ROOT / "examples" / "noop"))
+        # One whole core for the replica: examples/noop asks for 250m, and at a quarter
+        # core CFS throttling (25 ms of every 100 ms) sets the replica's p99, not the code.
+        model_dir = var_dir / "noop-1cpu"
+        shutil.copytree(ROOT / "examples" / "noop", model_dir)
+        config = model_dir / "config.yaml"
+        config.write_text(config.read_text().replace('cpu_limit: "250m"', 'cpu_limit: "1"'))
+        api.cli("model", "upload", str(model_dir))
         api.deploy("bench", "noop", "shared", "shared", min_replicas=1, max_replicas=1)
         replica = api.wait_ready("bench", 1)["replicas"][0]["address"]
         routed_url = f"{product.url}/v2/users/me/deployments/bench/outputs"
