@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "orchestration.catalog",
     "orchestration.deployments",
     "orchestration.portal",
+    "orchestration.grpc_api",
     "axes",
 ]
 
@@ -244,6 +245,10 @@ COLD_START_TIMEOUT = env_float("COLD_START_TIMEOUT", 180.0, minimum=0.0)
 PREDICT_KEY_CACHE_SECONDS = env_float("PREDICT_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
 REDIS_URL = env_str("REDIS_URL", "")
+# Clarifai gRPC API (manage.py grpc_server): port, and TLS when both PEM paths are set.
+GRPC_PORT = env_int("GRPC_PORT", 18000, minimum=1)
+GRPC_TLS_CERT = env_str("GRPC_TLS_CERT", "")
+GRPC_TLS_KEY = env_str("GRPC_TLS_KEY", "")
 # The predict body is checked against PREDICT_MAX_BYTES (413) before Django's own limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(10 * 1024 * 1024, PREDICT_MAX_BYTES + 1024)
 

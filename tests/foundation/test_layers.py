@@ -22,6 +22,7 @@ LAYERS = [
     {"deployments"},
     {"predict"},
     {"api"},
+    {"grpc_api"},  # Clarifai gRPC: the predict handler and the API's lookups
     {"portal"},
 ]
 LAYER = {name: i for i, names in enumerate(LAYERS) for name in names}
