@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import threading
 
 import grpc
@@ -16,6 +18,18 @@ from orchestration.accounts.models import AccessToken
 from orchestration.grpc_api.server import build
 
 
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# The SDK reads CLARIFAI_API_BASE once, when it is first imported (the default of its
+# User's base_url), as in a user's shell: so the server's port is fixed before that.
+PORT = _free_port()
+os.environ["CLARIFAI_API_BASE"] = f"http://127.0.0.1:{PORT}"
+
+
 @pytest.fixture
 def grpc_server(transactional_db):
     """The server's address ("127.0.0.1:PORT"); it shares the test database."""
@@ -24,7 +38,7 @@ def grpc_server(transactional_db):
     holder = {}
 
     async def main():
-        server, port = build("127.0.0.1:0")
+        server, port = build(f"127.0.0.1:{PORT}")
         await server.start()
         holder.update(server=server, port=port)
         holder["stop"] = asyncio.Event()

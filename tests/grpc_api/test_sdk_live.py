@@ -1,0 +1,136 @@
+"""The official `clarifai` SDK, unchanged but for base_url and key, against the live gRPC
+server, real replicas in Docker (the same fixtures as tests/predict/test_predict_live.py)."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from orchestration import docker_engine
+from orchestration.deployments.containers import container_labels
+from orchestration.deployments.models import Deployment, ReplicaState
+from orchestration.deployments.tasks import reconcile_deployment
+from orchestration.nodepools.models import NodeStatus
+from tests.conftest import requires_docker, wait_for
+
+pytestmark = [requires_docker, pytest.mark.docker, pytest.mark.celery]
+ENGINE = "unix:///var/run/docker.sock"
+TEXT = b"What a wonderful, lovely day"
+
+
+@pytest.fixture
+def sdk(grpc_server, owner_key):
+    """Model(...) as a user writes it (conftest sets CLARIFAI_API_BASE for its User("me"))."""
+    from clarifai.client.model import Model
+
+    base = f"http://{grpc_server}"
+
+    def model(model_id, key=None, **kw):
+        return Model(
+            model_id=model_id,
+            user_id="me",
+            app_id="main",
+            base_url=base,
+            pat=key or owner_key,
+            **kw,
+        )
+
+    return model
+
+
+@pytest.fixture
+def setup(owner, make_cluster, make_nodepool, make_node, version_from_example, make_deployment):
+    pool = make_nodepool(make_cluster(owner, "east"), "cpu", cpu_cores=4)
+    make_node(pool, "local", engine_url=ENGINE, cpu_capacity=4, status=NodeStatus.READY)
+    model, version = version_from_example(owner, "sentiment")
+
+    def deploy(slug="sent", nodepool=pool, for_model=model, for_version=version, **kw):
+        kw.setdefault("min_replicas", 1)
+        kw.setdefault("desired_replicas", kw["min_replicas"])
+        return make_deployment(owner, for_model, for_version, nodepool, slug=slug, **kw)
+
+    yield pool, model, version, deploy
+    for dep in Deployment.objects.all():
+        for c in docker_engine.list_containers(ENGINE, labels=container_labels(dep.pk)):
+            docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
+
+
+def _ready(dep, n=1, timeout=90):
+    reconcile_deployment.delay(dep.pk)
+    wait_for(
+        lambda: dep.replicas.filter(state=ReplicaState.READY).count() >= n,
+        timeout=timeout,
+        message=f"{n} ready replica(s) of {dep.slug}",
+    )
+
+
+def _top(response) -> str:
+    return response.outputs[0].data.concepts[0].name or response.outputs[0].data.concepts[0].id
+
+
+def test_sdk_predicts_by_deployment_and_by_nodepool(celery_worker_process, sdk, setup):
+    pool, model, version, deploy = setup
+    dep = deploy()
+    _ready(dep)
+    by_deployment = sdk("sentiment", deployment_id=dep.slug).predict_by_bytes(
+        TEXT, input_type="text"
+    )
+    assert _top(by_deployment) == "positive"
+    by_pool = sdk("sentiment", compute_cluster_id="east", nodepool_id="cpu").predict_by_bytes(
+        b"this is terrible", input_type="text"
+    )
+    assert _top(by_pool) == "negative"
+
+
+def test_sdk_shared_deployment_and_scaled_to_zero(celery_worker_process, sdk, setup):
+    from orchestration.nodepools.shared import ensure_shared_compute
+
+    ensure_shared_compute().nodes.update(status=NodeStatus.READY)
+    pool, model, version, deploy = setup
+    shared = sdk("sentiment").predict_by_bytes(TEXT, input_type="text")
+    assert _top(shared) == "positive"
+    cold = deploy(slug="cold", min_replicas=0, desired_replicas=0)
+    answer = sdk("sentiment", deployment_id=cold.slug).predict_by_bytes(TEXT, input_type="text")
+    assert _top(answer) == "positive"
+    assert cold.events.filter(kind="cold_start").count() == 1
+
+
+def test_sdk_errors(celery_worker_process, sdk, setup, other_user, other_key, version_from_example):
+    pool, model, version, deploy = setup
+    with pytest.raises(Exception, match="CONN_KEY_INVALID|11008|key"):
+        sdk("sentiment", key="orc_not-a-key").predict_by_bytes(TEXT, input_type="text")
+    with pytest.raises(Exception, match="MODEL_DOES_NOT_EXIST|21200|does not exist"):
+        sdk("no-such-model")
+    deploy(slug="mine")
+    # Another user's deployment is "not found" for them, even with a model of that id.
+    version_from_example(other_user, "sentiment")
+    with pytest.raises(Exception, match="DEPLOYMENT_DOES_NOT_EXIST|not found"):
+        sdk("sentiment", key=other_key, deployment_id="mine")
+    failing, failing_version = version_from_example(model.owner, "failing")
+    bad = deploy(slug="fails", for_model=failing, for_version=failing_version)
+    _ready(bad)
+    with pytest.raises(Exception, match="MODEL_PREDICTION_FAILED|21313"):
+        sdk("failing", deployment_id=bad.slug).predict_by_bytes(TEXT, input_type="text")
+
+
+def test_http_and_grpc_give_the_same_outputs(asgi_server, grpc_server, owner_key, sdk, setup):
+    from google.protobuf import json_format
+
+    pool, model, version, deploy = setup
+    dep = deploy()
+    _ready(dep)
+    body = {"inputs": [{"id": "in-1", "data": {"text": {"raw": TEXT.decode()}}}]}
+    http = httpx.post(
+        f"{asgi_server}/v2/users/me/deployments/{dep.slug}/outputs",
+        headers={"Authorization": f"Key {owner_key}"},
+        json=body,
+        timeout=60,
+    ).json()
+    from clarifai_grpc.grpc.api import resources_pb2
+
+    grpc_answer = sdk("sentiment", deployment_id=dep.slug).predict(
+        [resources_pb2.Input(id="in-1", data=resources_pb2.Data(text={"raw": TEXT.decode()}))]
+    )
+    as_dict = json_format.MessageToDict(grpc_answer, preserving_proto_field_name=True)
+    assert [o["data"] for o in as_dict["outputs"]] == [o["data"] for o in http["outputs"]]
+    assert grpc_answer.status.code == http["status"]["code"] == 10000
