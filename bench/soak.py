@@ -81,6 +81,7 @@ class Product:
             {
                 "ORCHESTRATION_VAR_DIR": str(self.var_dir),
                 "PORT": str(self.port),
+                "GRPC_PORT": str(free_port()),
                 "ADMIN_USERNAME": "soak",
                 "ADMIN_PASSWORD": "soak-pass-123",
                 "ORCHESTRATION_INSTANCE": self.instance,

@@ -123,6 +123,47 @@ def test_worker_killed_mid_deploy_is_restarted_and_the_deployment_converges(prod
     assert "web" not in product.exits() and "beat" not in product.exits()
 
 
+def test_the_run_command_serves_the_grpc_api_to_the_clarifai_client(product, api):
+    """clarifai-grpc's own channel against the run command's gRPC process, on GRPC_PORT."""
+    import grpc
+    from clarifai_grpc.channel import clarifai_channel
+    from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+    from clarifai_grpc.grpc.api.status import status_code_pb2
+
+    clarifai_channel.wrap_response_deserializer = clarifai_channel._response_deserializer_for_grpc
+    channel = grpc.insecure_channel(f"127.0.0.1:{product.env['GRPC_PORT']}")
+    stub = service_pb2_grpc.V2Stub(channel)
+    metadata = (("authorization", f"Key {api.key}"),)
+    request = service_pb2.PostModelOutputsRequest(
+        user_app_id=resources_pb2.UserAppIDSet(user_id="me", app_id="main"),
+        model_id="noop",
+        runner_selector=resources_pb2.RunnerSelector(
+            deployment=resources_pb2.Deployment(id="steady")
+        ),
+        inputs=[resources_pb2.Input(data=resources_pb2.Data(text={"raw": "what a lovely day"}))],
+    )
+    try:
+        answer = wait_for(
+            lambda: _grpc_answer(stub, request, metadata), timeout=30, message="gRPC answers"
+        )
+        assert answer.status.code == status_code_pb2.SUCCESS, answer.status
+        assert len(answer.outputs) == 1
+        assert answer.outputs[0].status.code == status_code_pb2.SUCCESS
+        bad = stub.PostModelOutputs(request, metadata=(("authorization", "Key orc_nope"),))
+        assert bad.status.code == status_code_pb2.CONN_KEY_INVALID
+    finally:
+        channel.close()
+
+
+def _grpc_answer(stub, request, metadata):
+    import grpc
+
+    try:
+        return stub.PostModelOutputs(request, metadata=metadata, timeout=20)
+    except grpc.RpcError:
+        return None  # the gRPC process is still starting
+
+
 def test_ctrl_c_stops_everything_but_replicas_and_the_next_start_adopts_them(product, api):
     pk = product.django(
         "from orchestration.deployments.models import Deployment\n"
