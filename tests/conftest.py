@@ -246,6 +246,19 @@ def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2, message: s
     raise AssertionError(f"timed out after {timeout}s waiting for {message or predicate}")
 
 
+def reconcile_until_ready(deployment, n: int = 1, timeout: float = 90):
+    """Queue a reconcile (a live Celery worker runs it) and wait for n READY replicas."""
+    from orchestration.deployments.models import ReplicaState
+    from orchestration.deployments.tasks import reconcile_deployment
+
+    reconcile_deployment.delay(deployment.pk)
+    wait_for(
+        lambda: deployment.replicas.filter(state=ReplicaState.READY).count() >= n,
+        timeout=timeout,
+        message=f"{n} ready replica(s) of {deployment.slug}",
+    )
+
+
 @pytest.fixture
 def version_from_example(db):
     """A model version made from `examples/<name>` and built into an image for real."""

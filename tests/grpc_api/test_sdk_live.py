@@ -8,10 +8,9 @@ import pytest
 
 from orchestration import docker_engine
 from orchestration.deployments.containers import container_labels
-from orchestration.deployments.models import Deployment, ReplicaState
-from orchestration.deployments.tasks import reconcile_deployment
+from orchestration.deployments.models import Deployment
 from orchestration.nodepools.models import NodeStatus
-from tests.conftest import requires_docker, wait_for
+from tests.conftest import reconcile_until_ready, requires_docker
 
 pytestmark = [requires_docker, pytest.mark.docker, pytest.mark.celery]
 ENGINE = "unix:///var/run/docker.sock"
@@ -55,15 +54,6 @@ def setup(owner, make_cluster, make_nodepool, make_node, version_from_example, m
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
 
 
-def _ready(dep, n=1, timeout=90):
-    reconcile_deployment.delay(dep.pk)
-    wait_for(
-        lambda: dep.replicas.filter(state=ReplicaState.READY).count() >= n,
-        timeout=timeout,
-        message=f"{n} ready replica(s) of {dep.slug}",
-    )
-
-
 def _top(response) -> str:
     return response.outputs[0].data.concepts[0].name or response.outputs[0].data.concepts[0].id
 
@@ -71,7 +61,7 @@ def _top(response) -> str:
 def test_sdk_predicts_by_deployment_and_by_nodepool(celery_worker_process, sdk, setup):
     pool, model, version, deploy = setup
     dep = deploy()
-    _ready(dep)
+    reconcile_until_ready(dep)
     by_deployment = sdk("sentiment", deployment_id=dep.slug).predict_by_bytes(
         TEXT, input_type="text"
     )
@@ -108,7 +98,7 @@ def test_sdk_errors(celery_worker_process, sdk, setup, other_user, other_key, ve
         sdk("sentiment", key=other_key, deployment_id="mine")
     failing, failing_version = version_from_example(model.owner, "failing")
     bad = deploy(slug="fails", for_model=failing, for_version=failing_version)
-    _ready(bad)
+    reconcile_until_ready(bad)
     with pytest.raises(Exception, match="MODEL_PREDICTION_FAILED|21313"):
         sdk("failing", deployment_id=bad.slug).predict_by_bytes(TEXT, input_type="text")
 
@@ -118,7 +108,7 @@ def test_http_and_grpc_give_the_same_outputs(asgi_server, grpc_server, owner_key
 
     pool, model, version, deploy = setup
     dep = deploy()
-    _ready(dep)
+    reconcile_until_ready(dep)
     body = {"inputs": [{"id": "in-1", "data": {"text": {"raw": TEXT.decode()}}}]}
     http = httpx.post(
         f"{asgi_server}/v2/users/me/deployments/{dep.slug}/outputs",

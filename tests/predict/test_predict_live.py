@@ -16,9 +16,8 @@ from orchestration.accounts.models import AccessToken
 from orchestration.deployments.containers import container_labels
 from orchestration.deployments.models import Deployment, ReplicaState
 from orchestration.deployments.routing_state import KEYS_CHANNEL
-from orchestration.deployments.tasks import reconcile_deployment
 from orchestration.nodepools.models import NodeStatus
-from tests.conftest import requires_docker, wait_for
+from tests.conftest import reconcile_until_ready, requires_docker, wait_for
 
 pytestmark = [requires_docker, pytest.mark.docker, pytest.mark.celery]
 ENGINE = "unix:///var/run/docker.sock"
@@ -49,15 +48,6 @@ def setup(owner, make_cluster, make_nodepool, make_node, version_from_example, m
             docker_engine.stop_and_remove(ENGINE, c.id, timeout=1)
 
 
-def _ready(dep, n=1, timeout=90):
-    reconcile_deployment.delay(dep.pk)
-    wait_for(
-        lambda: dep.replicas.filter(state=ReplicaState.READY).count() >= n,
-        timeout=timeout,
-        message=f"{n} ready replica(s) of {dep.slug}",
-    )
-
-
 def _body(text, selector=None):
     body = {"inputs": [{"id": "in-1", "data": {"text": {"raw": text}}}]}
     if selector:
@@ -72,7 +62,7 @@ def test_official_clarifai_client_through_every_path(asgi_server, key, setup, ow
 
     pool, model, version, deploy = setup
     dep = deploy()
-    _ready(dep)
+    reconcile_until_ready(dep)
     stub = service_pb2_grpc.V2Stub(ClarifaiChannel.get_json_channel(base_url=asgi_server))
     metadata = (("authorization", f"Key {key}"),)
     text = resources_pb2.Input(
@@ -207,7 +197,7 @@ def owner_of(dep):
 def test_two_replicas_share_load_and_a_killed_one_fails_no_request(asgi_server, key, setup):
     _, model, _, deploy = setup
     dep = deploy(min_replicas=2)
-    _ready(dep, 2)
+    reconcile_until_ready(dep, 2)
     url = f"{asgi_server}/v2/models/{model.slug}/outputs"
     headers = {"Authorization": f"Key {key}"}
     selector = {"deployment": {"id": dep.slug}}
@@ -281,7 +271,7 @@ def test_portal_predict_form_uses_the_chosen_deployment(celery_worker_process, s
 
     _, model, _, deploy = setup
     dep = deploy(slug="portal-dep")
-    _ready(dep)
+    reconcile_until_ready(dep)
     client = Client()
     client.force_login(owner)
     response = client.post(
