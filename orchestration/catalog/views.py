@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
+from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.errors import Blocked
-from orchestration.web.htmx import render_htmx
+from orchestration.web.htmx import htmx_partial, render_htmx
 from orchestration.web.links import deploy_url
 from orchestration.web.pagination import page_of
 
 TABS_TARGET = "model-tabs"
+SDK_TARGET = "sdk-snippet"
 
 # ?sort= on the Deployments tab: the URL's key -> ORDER BY. Only these keys reach the
 # database; ties break on the other columns so the order is stable between requests.
@@ -82,18 +85,46 @@ def model_list(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/list.html", {"section": "models", "rows": rows, "page": page})
 
 
+def _grpc_base_url(request: HttpRequest) -> str:
+    """The base URL the clarifai SDK reaches this portal's gRPC API at, from this host."""
+    host, _port = split_domain_port(request.get_host())
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    scheme = "https" if settings.GRPC_TLS_CERT else "http"
+    return f"{scheme}://{host or 'localhost'}:{settings.GRPC_PORT}"
+
+
+def _sdk_context(request: HttpRequest, model: Model, deployments) -> dict:
+    """The chosen deployment (?deployment=, Shared when none or unknown) for the SDK snippet."""
+    wanted = request.GET.get("deployment", "")
+    chosen = next((d for d in deployments if d.slug == wanted), None)
+    return {
+        "sdk_deployment": chosen,
+        "sdk_base_url": _grpc_base_url(request),
+        "sdk_image_input": _is_image_model(model),
+    }
+
+
 @require_http_methods(["GET"])
 def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
-    """The Overview tab: what the model is, and the predict form."""
+    """The Overview tab: what the model is, the predict form and the SDK snippet."""
     model = _get_model_for_user(request, slug)
+    deployments = list(model.deployments.select_related("nodepool__cluster").order_by("slug"))
+    sdk = _sdk_context(request, model, deployments)
+    if htmx_partial(request, SDK_TARGET):
+        # The Deployment dropdown changed: only the snippet follows it.
+        return render_htmx(
+            request, "catalog/detail.html", "catalog/_sdk_snippet.html", {"model": model, **sdk}
+        )
     return _tab_page(
         request,
         model,
         "overview",
         latest=model.latest_version(),
         latest_ready=model.latest_ready_version(),
-        deployments=model.deployments.select_related("nodepool__cluster").order_by("slug"),
-        image_input=_is_image_model(model),
+        deployments=deployments,
+        image_input=sdk["sdk_image_input"],
+        **sdk,
     )
 
 

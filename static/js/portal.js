@@ -16,3 +16,28 @@ document.addEventListener("input", function (event) {
     target.form.dispatchEvent(new CustomEvent("number-input", { bubbles: true }));
   }
 });
+
+// "Copy" beside a code block: the clipboard API where the page is a secure context
+// (https or localhost), else the text is selected for the user's own copy.
+document.addEventListener("click", function (event) {
+  var button = event.target;
+  if (!(button instanceof HTMLElement) || !button.hasAttribute("data-copy-from")) return;
+  var id = button.getAttribute("data-copy-from");
+  var code = document.getElementById(id);
+  if (!code) return;
+  var done = document.querySelector('[data-copy-done="' + id + '"]');
+  var selectIt = function () {
+    var range = document.createRange();
+    range.selectNodeContents(code);
+    var selection = window.getSelection();
+    selection.removeAllRanges();
+    selection.addRange(range);
+  };
+  if (navigator.clipboard && window.isSecureContext) {
+    navigator.clipboard.writeText(code.textContent).then(function () {
+      if (done) done.hidden = false;
+    }, selectIt);
+  } else {
+    selectIt();
+  }
+});

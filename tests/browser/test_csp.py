@@ -29,3 +29,23 @@ def test_api_keys_page_selects_the_new_token_on_click(page, shoot):
     )
     assert selected == token.input_value() and selected
     shoot(page, "api-keys-csp")
+
+
+def test_model_overview_sdk_snippet_follows_the_dropdown_and_copies(
+    page, shoot, make_model, make_cluster, make_nodepool, make_deployment
+):
+    ada = get_user_model().objects.create_user("ada", "ada@example.com", "correct-horse-42")
+    model, version = make_model(ada, "sentiment")
+    pool = make_nodepool(make_cluster(ada, "east"), "cpu")
+    make_deployment(ada, model, version, pool, "sent-east")
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    _log_in(page, "ada", "correct-horse-42")
+    page.goto("/models/sentiment/")
+    code = page.locator("#sdk-code")
+    expect(code).not_to_contain_text("deployment_id")
+    page.get_by_label("Deployment").select_option("sent-east")
+    expect(code).to_contain_text('deployment_id="sent-east"')
+    page.get_by_role("button", name="Copy").click()
+    expect(page.get_by_text("Copied")).to_be_visible()
+    assert page.evaluate("() => navigator.clipboard.readText()") == code.text_content()
+    shoot(page, "model-overview-sdk")

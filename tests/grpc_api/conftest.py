@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import socket
+import subprocess
 import threading
 
 import grpc
@@ -15,7 +17,7 @@ from clarifai_grpc.grpc.api import service_pb2_grpc
 from django.db import connections
 
 from orchestration.accounts.models import AccessToken
-from orchestration.grpc_api.server import build
+from orchestration.grpc_api.server import build, tls_credentials
 
 
 def _free_port() -> int:
@@ -30,15 +32,15 @@ PORT = _free_port()
 os.environ["CLARIFAI_API_BASE"] = f"http://127.0.0.1:{PORT}"
 
 
-@pytest.fixture
-def grpc_server(transactional_db):
-    """The server's address ("127.0.0.1:PORT"); it shares the test database."""
+@contextlib.contextmanager
+def _serving(address: str, credentials=None):
+    """Run the gRPC server on address in a thread of this process; yield its address."""
     loop = asyncio.new_event_loop()
     started = threading.Event()
     holder = {}
 
     async def main():
-        server, port = build(f"127.0.0.1:{PORT}")
+        server, port = build(address, credentials)
         await server.start()
         holder.update(server=server, port=port)
         holder["stop"] = asyncio.Event()
@@ -51,10 +53,40 @@ def grpc_server(transactional_db):
     thread = threading.Thread(target=loop.run_until_complete, args=(main(),), daemon=True)
     thread.start()
     assert started.wait(10)
-    yield f"127.0.0.1:{holder['port']}"
-    loop.call_soon_threadsafe(holder["stop"].set)
-    thread.join(10)
-    loop.close()
+    try:
+        yield f"127.0.0.1:{holder['port']}"
+    finally:
+        loop.call_soon_threadsafe(holder["stop"].set)
+        thread.join(10)
+        loop.close()
+
+
+@pytest.fixture
+def grpc_server(transactional_db):
+    """The server's address ("127.0.0.1:PORT"); it shares the test database."""
+    with _serving(f"127.0.0.1:{PORT}") as address:
+        yield address
+
+
+@pytest.fixture
+def tls_cert(tmp_path):
+    """A self-signed certificate for 127.0.0.1 and localhost: (cert path, key path)."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+@pytest.fixture
+def grpc_tls_server(transactional_db, tls_cert):
+    """The server with GRPC_TLS_CERT/KEY's credentials on a free port: (address, cert path)."""
+    credentials = tls_credentials(str(tls_cert[0]), str(tls_cert[1]))
+    with _serving(f"127.0.0.1:{_free_port()}", credentials) as address:
+        yield address, tls_cert[0]
 
 
 @pytest.fixture

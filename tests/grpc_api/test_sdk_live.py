@@ -3,6 +3,14 @@ server, real replicas in Docker (the same fixtures as tests/predict/test_predict
 
 from __future__ import annotations
 
+import contextlib
+import html
+import io
+import os
+import re
+import subprocess
+import sys
+
 import httpx
 import pytest
 
@@ -124,3 +132,63 @@ def test_http_and_grpc_give_the_same_outputs(asgi_server, grpc_server, owner_key
     as_dict = json_format.MessageToDict(grpc_answer, preserving_proto_field_name=True)
     assert [o["data"] for o in as_dict["outputs"]] == [o["data"] for o in http["outputs"]]
     assert grpc_answer.status.code == http["status"]["code"] == 10000
+
+
+def test_sdk_over_tls_with_an_https_base(celery_worker_process, grpc_tls_server, owner_key, setup):
+    """GRPC_TLS_CERT/KEY set: the SDK's https:// base gives a TLS channel that verifies it.
+
+    A fresh Python, as a user's shell: CLARIFAI_API_BASE and gRPC's root certificates are
+    read once per process, and this one trusts the test's self-signed certificate only.
+    """
+    address, cert = grpc_tls_server
+    pool, model, version, deploy = setup
+    dep = deploy()
+    reconcile_until_ready(dep)
+    script = (
+        "import os\n"
+        "from clarifai.client.model import Model\n"
+        "m = Model(model_id='sentiment', user_id='me', app_id='main',\n"
+        "          base_url=os.environ['CLARIFAI_API_BASE'], pat=os.environ['CLARIFAI_PAT'],\n"
+        f"          deployment_id={dep.slug!r})\n"
+        f"print(m.predict_by_bytes({TEXT!r}, input_type='text').outputs[0].data.concepts[0].id)\n"
+    )
+    env = {
+        **os.environ,
+        "CLARIFAI_API_BASE": f"https://{address}",
+        "CLARIFAI_PAT": owner_key,
+        "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": str(cert),
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "positive"
+    # The same server refuses a plaintext client: it speaks TLS only.
+    plain = subprocess.run(
+        [sys.executable, "-c", script],
+        env={**env, "CLARIFAI_API_BASE": f"http://{address}"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert plain.returncode != 0
+
+
+def test_the_overview_snippet_runs_as_copied(
+    celery_worker_process, grpc_server, owner, owner_key, setup, client, settings, monkeypatch
+):
+    """The model Overview's SDK snippet, pasted into Python with CLARIFAI_PAT set, predicts."""
+    pool, model, version, deploy = setup
+    dep = deploy()
+    reconcile_until_ready(dep)
+    settings.GRPC_PORT = int(grpc_server.rsplit(":", 1)[1])
+    client.force_login(owner)
+    page = client.get(f"/models/{model.slug}/", {"deployment": dep.slug}, HTTP_HOST="127.0.0.1")
+    code = html.unescape(re.search(r'<code id="sdk-code">(.*?)</code>', page.text, re.S)[1])
+    assert f'deployment_id="{dep.slug}"' in code
+    assert f'base_url="http://{grpc_server}"' in code
+    monkeypatch.setenv("CLARIFAI_PAT", owner_key)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "snippet", "exec"), {})  # noqa: S102 - the portal's own snippet
+    assert "positive" in out.getvalue()

@@ -80,11 +80,53 @@ def test_overview_tab_has_tabs_and_predict_form(owner_client, owner, world, make
     assert "Text sentiment" in body
 
 
+def test_overview_sdk_snippet_follows_the_chosen_deployment(
+    owner_client,
+    owner,
+    other_user,
+    world,
+    make_model,
+    make_deployment,
+    make_cluster,
+    make_nodepool,
+    settings,
+):
+    make_deployment(owner, world.model, world.version, world.nodepool, "sent-east")
+    theirs = make_nodepool(make_cluster(other_user, "theirs"), "cpu")
+    make_deployment(other_user, *make_model(other_user, "sentiment"), theirs, "their-dep")
+    url = world.model.get_absolute_url()
+    settings.GRPC_PORT, settings.GRPC_TLS_CERT = 18123, ""
+    settings.ALLOWED_HOSTS = ["portal.example", "testserver"]
+    body = owner_client.get(url, HTTP_HOST="portal.example:8000").content.decode()
+    assert "Use it from the SDK" in body
+    assert 'base_url="http://portal.example:18123"' in body
+    assert "deployment_id=" not in body  # Shared
+    assert 'data-copy-from="sdk-code"' in body
+    # The dropdown asks for the snippet alone; the choice shows as deployment_id.
+    assert f'hx-get="{url}" hx-trigger="change" hx-target="#sdk-snippet"' in body
+    fragment = owner_client.get(
+        url, {"deployment": "sent-east"}, HTTP_HX_TARGET="sdk-snippet", **HTMX
+    ).content.decode()
+    assert fragment.startswith('<div id="sdk-snippet"') and "<html" not in fragment
+    assert 'deployment_id="sent-east"' in fragment
+    # Without JavaScript the same query gives the whole page, the choice kept.
+    page = owner_client.get(url, {"deployment": "sent-east"}).content.decode()
+    assert '<option value="sent-east" selected>' in page and 'deployment_id="sent-east"' in page
+    # An unknown id, or one of another user's deployments, is Shared: nothing leaks.
+    for wanted in ("nope", "their-dep"):
+        body = owner_client.get(url, {"deployment": wanted}).content.decode()
+        assert "deployment_id=" not in body and "their-dep" not in body
+    settings.GRPC_TLS_CERT = "/etc/cert.pem"
+    body = owner_client.get(url, HTTP_HOST="portal.example").content.decode()
+    assert 'base_url="https://portal.example:18123"' in body
+
+
 def test_image_models_get_a_file_input(owner_client, owner, make_model):
     make_model(owner, "cats", model_type_id="visual-classifier")
     body = owner_client.get(reverse("models:detail", args=["cats"])).content.decode()
     assert '<label for="predict-image">Input image</label>' in body
     assert 'type="file"' in body
+    assert 'predict_by_filepath("image.jpg", input_type="image")' in body
 
 
 def test_predict_form_reports_bad_input_in_the_fragment(owner_client, world):
