@@ -10,7 +10,10 @@ one row after another on the same machine:
 - bare: a standard-library HTTP server on the host answering the same JSON (the limit
   of a Python server here);
 - direct: the replica's runner, at its published port;
-- routed, 1 web worker and N web workers (N = cores, `WEB_CONCURRENCY`).
+- routed, 1 web worker and N web workers (N = cores, `WEB_CONCURRENCY`);
+- then HTTP and gRPC side by side from the same kind of Python client loop
+  (bench/client_loop.py: httpx, clarifai-grpc's stub, the clarifai SDK), since no C load
+  generator for Clarifai's gRPC is packaged here: their ratio compares the transports.
 
 wrk is a C load generator: a Python one on 2 cores measures itself, not the server.
 Rate limits are off for the run (they are tested apart).
@@ -112,6 +115,44 @@ def run_wrk(wrk: str, url: str, body: dict, key: str | None, conns: int, seconds
     }
 
 
+LOOP_ROWS = {
+    "http": "HTTP, httpx loop",
+    "grpc": "gRPC, clarifai-grpc stub loop",
+    "sdk": "gRPC, clarifai SDK loop",
+}
+
+
+def client_loops(product, key: str, deployment: str, conns: list[int], seconds: int) -> dict:
+    """Rows of bench/client_loop.py, each transport in a fresh child process."""
+    targets = {"http": product.url, "grpc": f"127.0.0.1:{product.env['GRPC_PORT']}"}
+    targets["sdk"] = targets["grpc"]
+    rows: dict[str, dict[int, dict]] = {}
+    for kind, name in LOOP_ROWS.items():
+        rows[name] = {}
+        for c in conns:
+            done = subprocess.run(
+                [sys.executable, str(ROOT / "bench" / "client_loop.py"), kind, targets[kind],
+                 key, deployment, str(c), str(seconds)],
+                capture_output=True, text=True, timeout=seconds * 4 + 120, check=False,
+            )  # fmt: skip
+            if done.returncode != 0:
+                sys.exit(f"[bench] {name} failed: {done.stderr[-2000:]}")
+            rows[name][c] = json.loads(done.stdout.strip().splitlines()[-1])
+        print(f"[bench] {name} done", flush=True)
+    return rows
+
+
+def print_rows(rows: dict[str, dict[int, dict]], conns: list[int]) -> None:
+    head = "".join(f" | c={c:<3} rps   p50 ms   p99 ms" for c in conns)
+    print(f"{'row':30}{head}")
+    for name, by_conn in rows.items():
+        cells = "".join(
+            f" | {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}" for r in by_conn.values()
+        )
+        errors = sum(r["errors"] for r in by_conn.values())
+        print(f"{name:30}{cells}" + (f"  ({errors} non-2xx)" if errors else ""))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=int, default=8)
@@ -122,7 +163,10 @@ def main() -> int:
     cores = os.cpu_count() or 1
 
     bare_port = free_port()
-    bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
+    # Its tracebacks when wrk drops connections at the end of a run are noise.
+    bare = subprocess.Popen(
+        [sys.executable, "-c", BARE_SERVER, str(bare_port)], stderr=subprocess.DEVNULL
+    )
     var_dir = Path(tempfile.mkdtemp(prefix="orchestration-wrk-"))
     env = {"PREDICT_RATE_LIMIT": "0", "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
     product = Product(var_dir, env=env)
@@ -153,6 +197,7 @@ def main() -> int:
             body = {"inputs": [BODY["inputs"][0]["data"]]} if "direct" in name else BODY
             rows[name] = {c: run_wrk(wrk, url, body, key, c, args.seconds) for c in conns}
             print(f"[bench] {name} done", flush=True)
+        loops = client_loops(product, api.key, "bench", [c for c in conns if c <= 16], args.seconds)
         if cores > 1:
             product.interrupt()
             product.env["WEB_CONCURRENCY"] = str(cores)
@@ -170,14 +215,7 @@ def main() -> int:
 
     day = time.strftime("%Y-%m-%d")
     print(f"\npredict benchmark, {day}, {cores} cores, wrk -t1 -d{args.seconds}s")
-    head = "".join(f" | c={c:<3} rps   p50 ms   p99 ms" for c in conns)
-    print(f"{'row':28}{head}")
-    for name, by_conn in rows.items():
-        cells = "".join(
-            f" | {r['rps']:>9.0f} {r['p50']:>8.2f} {r['p99']:>8.2f}" for r in by_conn.values()
-        )
-        errors = sum(r["errors"] for r in by_conn.values())
-        print(f"{name:28}{cells}" + (f"  ({errors} non-2xx)" if errors else ""))
+    print_rows(rows, conns)
     direct = rows["replica direct"]
     for name in [n for n in rows if n.startswith("routed")]:
         ratios = ", ".join(
@@ -187,6 +225,20 @@ def main() -> int:
             for c in conns
         )
         print(f"{name} / replica direct: {ratios}")
+    loop_conns = [c for c in conns if c <= 16]
+    print(
+        "\nHTTP and gRPC from Python client loops (1 web worker, 1 gRPC process), "
+        f"{args.seconds}s per cell, threads as connections"
+    )
+    print_rows(loops, loop_conns)
+    http = loops[LOOP_ROWS["http"]]
+    for kind in ("grpc", "sdk"):
+        ratios = ", ".join(
+            f"c={c}: {loops[LOOP_ROWS[kind]][c]['rps'] / http[c]['rps']:.2f}x rps, "
+            f"{loops[LOOP_ROWS[kind]][c]['p50'] - http[c]['p50']:+.2f} ms p50"
+            for c in loop_conns
+        )
+        print(f"{LOOP_ROWS[kind]} / HTTP, httpx loop: {ratios}")
     return 0
 
 
