@@ -30,6 +30,11 @@ def _other_user(user_app_id, caller: resolve.Caller) -> bool:
     return user_app_id.user_id not in ("", "me", caller.username)
 
 
+class _NoStream(Exception):
+    def __init__(self, model_id: str):
+        self.model_id = model_id
+
+
 class V2(service_pb2_grpc.V2Servicer):
     async def PostModelOutputs(self, request, context):
         where = convert.predict_where(request)
@@ -37,6 +42,30 @@ class V2(service_pb2_grpc.V2Servicer):
             _authorization(context), convert.predict_body(request), **where
         )
         return convert.multi_output(body)
+
+    async def GenerateModelOutputs(self, request, context):
+        yield await self._no_stream(request, context, "GenerateModelOutputs")
+
+    async def StreamModelOutputs(self, request_iterator, context):
+        async for request in request_iterator:
+            yield await self._no_stream(request, context, "StreamModelOutputs")
+            return
+
+    async def _no_stream(self, request, context, method: str):
+        """Models here have no streaming method yet: the same key and model checks as a
+        read, then a status naming the model and the RPC that does serve it."""
+
+        async def fill(caller, response):
+            found = await lookups.model(caller.user_id, request.model_id, request.version_id)
+            raise _NoStream(found.id)
+
+        return await self._read(
+            service_pb2.MultiOutputResponse,
+            context,
+            request.user_app_id,
+            statuses.MODEL_DOES_NOT_EXIST,
+            fill,
+        )
 
     async def _read(self, response_type, context, user_app_id, missing, fill):
         """Authenticate, run `fill(caller, response)`, map errors to Clarifai statuses."""
@@ -52,6 +81,8 @@ class V2(service_pb2_grpc.V2Servicer):
             response.status.CopyFrom(statuses.status(exc.code, exc.description, exc.details))
         except lookups.NotFound as exc:
             response.status.CopyFrom(statuses.status(missing, "Resource does not exist", str(exc)))
+        except _NoStream as exc:
+            response.status.CopyFrom(statuses.no_stream(exc.model_id))
         except Exception:
             log.exception("gRPC read failed")
             response.status.CopyFrom(statuses.status(statuses.FAILURE, "Internal error"))

@@ -28,3 +28,11 @@ def not_supported(method: str) -> status_pb2.Status:
         "Not supported here",
         f"{method} is not served by this portal; see its README for the supported RPCs",
     )
+
+
+def no_stream(model_id: str) -> status_pb2.Status:
+    return status(
+        NOT_IMPLEMENTED,
+        "Streaming is not supported for this model",
+        f"model {model_id} defines no streaming method; predict with PostModelOutputs",
+    )

@@ -131,10 +131,18 @@ def test_unsupported_rpcs_answer_not_implemented(stub, owner_key):
     assert response.status.code == codes.NOT_IMPLEMENTED
     response = stub.PostInputs(service_pb2.PostInputsRequest(), metadata=_md(owner_key), timeout=5)
     assert response.status.code == codes.NOT_IMPLEMENTED
-    stream = stub.GenerateModelOutputs(
-        service_pb2.PostModelOutputsRequest(model_id="wordstats"),
-        metadata=_md(owner_key),
-        timeout=5,
-    )
-    answers = list(stream)
-    assert answers and answers[0].status.code == codes.NOT_IMPLEMENTED
+
+
+def test_streaming_rpcs_say_the_model_cannot_stream(stub, owner_key, other_key, objects):
+    request = service_pb2.PostModelOutputsRequest(user_app_id=ME, model_id="wordstats")
+    answers = list(stub.GenerateModelOutputs(request, metadata=_md(owner_key), timeout=5))
+    assert len(answers) == 1 and answers[0].status.code == codes.NOT_IMPLEMENTED
+    assert answers[0].status.description == "Streaming is not supported for this model"
+    assert "wordstats" in answers[0].status.details
+    answers = list(stub.StreamModelOutputs(iter([request]), metadata=_md(owner_key), timeout=5))
+    assert len(answers) == 1 and answers[0].status.code == codes.NOT_IMPLEMENTED
+    # The key and the owner rules come first, as for every other RPC.
+    bad = list(stub.GenerateModelOutputs(request, metadata=_md("orc_nope"), timeout=5))
+    assert bad[0].status.code in (codes.CONN_KEY_INVALID, codes.CONN_KEY_NOT_FOUND)
+    theirs = list(stub.GenerateModelOutputs(request, metadata=_md(other_key), timeout=5))
+    assert theirs[0].status.code == codes.MODEL_DOES_NOT_EXIST
