@@ -36,6 +36,7 @@ from orchestration.docker_engine.containers import (
     run_replica,
     stop_and_remove,
 )
+from orchestration.docker_engine.events import ContainerEvent, EventStream, container_events
 from orchestration.docker_engine.images import (
     EngineInfo,
     build_image,
@@ -50,14 +51,17 @@ __all__ = [
     "CONTAINER_PORT",
     "LONG_TIMEOUT_SECONDS",
     "RUNTIME_USER",
+    "ContainerEvent",
     "ContainerInfo",
     "EngineError",
     "EngineInfo",
     "EngineUnreachable",
+    "EventStream",
     "ImageBuildError",
     "NotFoundError",
     "TLSOptions",
     "build_image",
+    "container_events",
     "close_all",
     "container_logs",
     "default_tls",
