@@ -17,7 +17,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import F, Q
 from django.utils import timezone
 
 from orchestration import docker_engine
@@ -41,6 +41,10 @@ from orchestration.nodepools.models import Node, NodeStatus
 
 SOURCE = "reconcile"
 MAX_BACKOFF_SECONDS = 300
+# A replica that served this long before it died is not crash-looping (a kill, an OOM, a
+# lost node): its replacement starts at once. One that never got ready, or died sooner,
+# counts toward the backoff.
+CRASH_LOOP_SECONDS = 30
 
 
 @dataclass(frozen=True)
@@ -156,6 +160,20 @@ def _observe_node(node: Node, replicas: dict[int, Replica], deployment_pk: int) 
     return seen
 
 
+def crash_loop_failures(deployment: Deployment, now) -> int:
+    """Replicas failed in the last 10 minutes that never served CRASH_LOOP_SECONDS."""
+    return (
+        deployment.replicas.filter(
+            state=ReplicaState.FAILED, stopped_at__gte=now - timedelta(minutes=10)
+        )
+        .filter(
+            Q(ready_at__isnull=True)
+            | Q(stopped_at__lt=F("ready_at") + timedelta(seconds=CRASH_LOOP_SECONDS))
+        )
+        .count()
+    )
+
+
 def _backoff(failures: int) -> int:
     return min(MAX_BACKOFF_SECONDS, 5 * 2 ** max(failures - 1, 0))
 
@@ -188,9 +206,7 @@ def _apply_plan(deployment_id: int) -> Outcome:
         )
         retry_in = None
         if plan.create:
-            failures = deployment.replicas.filter(
-                state=ReplicaState.FAILED, stopped_at__gte=now - timedelta(minutes=10)
-            ).count()
+            failures = crash_loop_failures(deployment, now)
             delay = _backoff(failures) if failures else 0
             Replica.objects.bulk_create(
                 Replica(
