@@ -75,6 +75,7 @@ class Router:
     _in_flight: dict[int, int] = field(default_factory=dict)
     _upstream: UpstreamPool | None = None
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
+    _reconcile_asked: dict[int, float] = field(default_factory=dict)
 
     def _connections(self) -> UpstreamPool:
         loop = asyncio.get_running_loop()
@@ -153,6 +154,7 @@ class Router:
                 log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
                 self.invalidate(deployment_id)
                 upstream.forget(backend.address)
+                await self._reconcile_soon(deployment_id)
                 backends = [b for b in backends if b.replica_id != backend.replica_id]
                 continue
             except TimeoutError:
@@ -163,6 +165,16 @@ class Router:
                 self._in_flight[backend.replica_id] -= 1
             return _interpret(status, raw, backend, attempt, cold)
         raise NoReplica("no replica of this deployment answered; try again", deploying=False)
+
+    async def _reconcile_soon(self, deployment_id: int) -> None:
+        """A replica refused or dropped a request: have reconcile look now (it replaces a
+        dead one), at most once a second per deployment. Queuing it is one broker
+        publish, paid only on this failure path."""
+        now = time.monotonic()
+        if now - self._reconcile_asked.get(deployment_id, -1e9) < 1.0:
+            return
+        self._reconcile_asked[deployment_id] = now
+        await _request_reconcile(deployment_id)
 
     async def _cold_start(self, deployment_id: int) -> list[Backend]:
         lock = self._cold_start_locks.setdefault(deployment_id, asyncio.Lock())
@@ -220,6 +232,14 @@ def _request_replica(deployment_id: int) -> None:
     from orchestration.deployments.actions import request_cold_start
 
     request_cold_start(deployment_id)
+
+
+@sync_to_async
+def _request_reconcile(deployment_id: int) -> None:
+    _fresh_connection()
+    from orchestration.deployments.actions import request_reconcile
+
+    request_reconcile(deployment_id)
 
 
 router = Router(ttl=2.0)

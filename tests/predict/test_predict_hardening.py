@@ -5,6 +5,7 @@ app (production) and Django's views (WSGI, the test client)."""
 from __future__ import annotations
 
 import json
+import socket
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -206,3 +207,30 @@ def test_a_key_over_its_rate_limit_is_429_conn_throttled(world, owner, settings,
     assert _django(PATHS[1], raw, key).status_code == 429
     other = AccessToken.issue(owner, "second")[1]
     assert _asgi(PATHS[1], raw, other).status_code == 503
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("entry", ENTRY_POINTS)
+def test_a_replica_that_refuses_connections_gets_its_deployment_reconciled(
+    world, entry, monkeypatch
+):
+    """The router notices a dead replica before any engine poll does: it queues a
+    reconcile (which replaces the replica), once however many requests hit it."""
+    from orchestration.deployments import tasks
+
+    key, dep = world
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.reconcile_deployment, "delay", lambda pk: queued.append(pk))
+    router._reconcile_asked.clear()
+    with socket.socket() as closed:  # a port nothing listens on
+        closed.bind(("127.0.0.1", 0))
+        address = f"127.0.0.1:{closed.getsockname()[1]}"
+    Replica.objects.create(
+        deployment=dep, model_version=dep.model_version, state=ReplicaState.READY, address=address
+    )
+    router.invalidate()
+    raw = json.dumps({"inputs": [{"data": {"text": {"raw": "hi"}}}]}).encode()
+    for _ in range(3):
+        response = ENTRY_POINTS[entry](PATHS[1], raw, key)
+        assert response.status_code == 503, response.content
+    assert queued == [dep.pk]
