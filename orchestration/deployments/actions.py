@@ -6,15 +6,19 @@ rules, take the locks, write the event log and queue tasks once the transaction 
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
 from orchestration.constants import AUTOSCALE_DEFAULTS
 from orchestration.db import after_commit, validate_instance
-from orchestration.deployments import tasks
+from orchestration.deployments import routing_state, tasks
 from orchestration.deployments.models import (
     Deployment,
     DeploymentStatus,
@@ -25,6 +29,10 @@ from orchestration.errors import Conflict, Invalid
 from orchestration.nodepools.models import Nodepool
 
 SETTINGS = tuple(AUTOSCALE_DEFAULTS)
+log = logging.getLogger(__name__)
+AUTOSCALE_KICK_MS = 1000
+_kick_lock = threading.Lock()
+_last_kick = -1e9
 
 # What a change reads like in the event log: (setting, old, new) -> text.
 Describe = Callable[[str, object, object], str]
@@ -42,6 +50,35 @@ def request_reconcile(deployment: Deployment | int) -> None:
     after_commit(
         f"queue a reconcile of deployment {pk}", lambda: tasks.reconcile_deployment.delay(pk)
     )
+
+
+def request_autoscale() -> None:
+    """Fresh traffic was recorded: run the autoscaling tick now instead of at the next beat.
+
+    At most once a second across every web process (a Redis ``SET NX PX``; without Redis,
+    once a second per process). Concurrent ticks are safe: each applies its changes with
+    a conditional UPDATE on the count it read.
+    """
+    if not _claim_kick():
+        return
+    after_commit("queue an autoscale tick", tasks.autoscale_all.delay)
+
+
+def _claim_kick() -> bool:
+    global _last_kick
+    client = routing_state.redis_client()
+    if client is not None:
+        try:
+            key = f"orchestration:{settings.INSTANCE_ID}:autoscale-kick"
+            return bool(client.set(key, "1", nx=True, px=AUTOSCALE_KICK_MS))
+        except Exception as exc:  # noqa: BLE001 - Redis down: fall back to this process
+            log.warning("could not claim the autoscale kick in Redis: %s", exc)
+    with _kick_lock:
+        now = time.monotonic()
+        if now - _last_kick < AUTOSCALE_KICK_MS / 1000:
+            return False
+        _last_kick = now
+        return True
 
 
 def request_cold_start(deployment_id: int) -> None:

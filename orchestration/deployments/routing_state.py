@@ -17,6 +17,11 @@ CHANNEL = "orchestration:routing"
 KEYS_CHANNEL = "orchestration:keys"
 
 
+def redis_client():
+    """The shared Redis client, or None when REDIS_URL is not set."""
+    return _redis()
+
+
 @cache
 def _redis():
     if not settings.REDIS_URL:

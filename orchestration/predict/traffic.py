@@ -96,6 +96,11 @@ def flush() -> int:
         for deployment_id, interval, requests, average in samples
         if deployment_id in existing
     )
+    if existing:
+        from orchestration.deployments.actions import request_autoscale
+
+        # The policy sees this traffic now, not up to AUTOSCALE_INTERVAL later.
+        request_autoscale()
     return len(samples)
 
 
