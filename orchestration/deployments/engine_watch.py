@@ -141,6 +141,9 @@ class EngineWatcher:
                             event.labels.get("exitCode", "?"),
                         )
                         self._on_death(deployment_id)
+                # The engine ended the stream (a restart, say): reconnect from here.
+                since = since or time.time()
+                time.sleep(RECONNECT_SECONDS[0])
             except Exception as exc:
                 if not self.watching(url):
                     return  # stop() closed the stream under us

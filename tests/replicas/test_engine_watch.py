@@ -65,6 +65,42 @@ def test_only_this_installations_replica_containers_count(settings):
     assert engine_watch.deployment_of(event(**mine, **{LABEL_DEPLOYMENT: "x"})) is None
 
 
+class _Stream:
+    def __init__(self, events):
+        self.events = events
+
+    def __iter__(self):
+        return iter(self.events)
+
+    def close(self):
+        pass
+
+
+def test_a_dropped_stream_reconnects_from_the_last_event(monkeypatch, settings):
+    """The engine ends the stream, then refuses once: each reconnect asks from the last
+    event seen, so a death during the gap is replayed, not lost."""
+    url, deaths, asked = "unix:///nowhere.sock", [], []
+    replica = {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_DEPLOYMENT: "5"}
+    watcher = engine_watch.EngineWatcher(deaths.append)
+
+    def events(engine, *, labels: dict, since=None):
+        assert labels == {LABEL_INSTANCE: settings.INSTANCE_ID}
+        asked.append(since)
+        if len(asked) == 1:
+            return _Stream([docker_engine.ContainerEvent(123.5, "die", "c1", replica)])
+        if len(asked) == 2:
+            raise docker_engine.EngineUnreachable(engine, "connection refused")
+        watcher._watch(set())  # the node was removed meanwhile: the thread ends
+        return _Stream([])
+
+    monkeypatch.setattr(engine_watch.docker_engine, "container_events", events)
+    monkeypatch.setattr(engine_watch.time, "sleep", lambda seconds: None)
+    watcher._watch({url})
+    watcher._follow(url)
+    assert deaths == [5]
+    assert asked == [None, 123.5, 123.5]
+
+
 @requires_docker
 @pytest.mark.docker
 @pytest.mark.celery
