@@ -152,8 +152,10 @@ class EngineWatcher:
                 if since is None:
                     since = time.time()
                 pause = RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)]
+                # Once per outage, not every retry: an engine down for hours says it once.
+                report = log.warning if failures == 0 else log.debug
+                report("events of %s: %s; reconnecting every %ss at most", url, exc, pause)
                 failures += 1
-                log.warning("events of %s: %s; reconnecting in %ss", url, exc, pause)
                 time.sleep(pause)
 
 
