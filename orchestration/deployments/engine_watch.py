@@ -126,9 +126,11 @@ class EngineWatcher:
                         stream.close()
                         return
                     self._streams[url] = stream
+                if failures:
+                    log.warning("events of %s: connected again", url)
+                failures = 0
                 log.info("following container events of %s", url)
                 for event in stream:
-                    failures = 0
                     since = event.at
                     if not self.watching(url):
                         return
