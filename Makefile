@@ -1,6 +1,6 @@
-.PHONY: run test lint format bench soak base-image
+.PHONY: run test lint format bench bench-reaction soak base-image
 
-run:  ## Run the product: web, worker and beat (Ctrl-C stops them all)
+run:  ## Run the product: web, gRPC, worker, beat, events watcher (Ctrl-C stops them all)
 	scripts/run
 
 test:  ## The whole test suite (installs what it needs on a fresh machine)
@@ -17,8 +17,11 @@ format:
 base-image:
 	scripts/build-base-image
 
-bench:
+bench:  ## Router vs replica vs bare limit with wrk, then HTTP vs gRPC client loops
 	.venv/bin/python bench/predict_wrk.py
+
+bench-reaction:  ## Killed replica -> replacement ready, with and without the events watcher
+	.venv/bin/python bench/reaction.py
 
 soak:  ## Start the product as `make run` does and drive mixed use (MINUTES=30)
 	.venv/bin/python bench/soak.py --minutes $${MINUTES:-30}
