@@ -76,8 +76,17 @@ def deployment_of(event: docker_engine.ContainerEvent) -> int | None:
 class EngineWatcher:
     """One thread per node engine following its container deaths."""
 
-    def __init__(self, on_death: Callable[[int], None]):
+    def __init__(
+        self,
+        on_death: Callable[[int], None],
+        *,
+        events: Callable[..., docker_engine.EventStream] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ):
         self._on_death = on_death
+        # Injectable so a test drives one watcher without patching modules other threads use.
+        self._events = events or docker_engine.container_events
+        self._sleep = sleep
         self._threads: dict[str, threading.Thread] = {}
         self._streams: dict[str, docker_engine.EventStream] = {}
         self._wanted: set[str] = set()
@@ -118,7 +127,7 @@ class EngineWatcher:
         failures = 0
         while self.watching(url):
             try:
-                stream = docker_engine.container_events(
+                stream = self._events(
                     url, labels={LABEL_INSTANCE: settings.INSTANCE_ID}, since=since
                 )
                 with self._lock:
@@ -145,7 +154,7 @@ class EngineWatcher:
                         self._on_death(deployment_id)
                 # The engine ended the stream (a restart, say): reconnect from here.
                 since = since or time.time()
-                time.sleep(RECONNECT_SECONDS[0])
+                self._sleep(RECONNECT_SECONDS[0])
             except Exception as exc:
                 if not self.watching(url):
                     return  # stop() closed the stream under us
@@ -158,7 +167,7 @@ class EngineWatcher:
                 report = log.warning if failures == 0 else log.debug
                 report("events of %s: %s; reconnecting every %ss at most", url, exc, pause)
                 failures += 1
-                time.sleep(pause)
+                self._sleep(pause)
 
 
 def run_forever(on_death: Callable[[int], None]) -> None:

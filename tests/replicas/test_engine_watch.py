@@ -76,12 +76,11 @@ class _Stream:
         pass
 
 
-def test_a_dropped_stream_reconnects_from_the_last_event(monkeypatch, settings):
+def test_a_dropped_stream_reconnects_from_the_last_event(settings):
     """The engine ends the stream, then refuses once: each reconnect asks from the last
     event seen, so a death during the gap is replayed, not lost."""
     url, deaths, asked = "unix:///nowhere.sock", [], []
     replica = {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_DEPLOYMENT: "5"}
-    watcher = engine_watch.EngineWatcher(deaths.append)
 
     def events(engine, *, labels: dict, since=None):
         assert labels == {LABEL_INSTANCE: settings.INSTANCE_ID}
@@ -93,10 +92,10 @@ def test_a_dropped_stream_reconnects_from_the_last_event(monkeypatch, settings):
         watcher._watch(set())  # the node was removed meanwhile: the thread ends
         return _Stream([])
 
-    monkeypatch.setattr(engine_watch.docker_engine, "container_events", events)
-    monkeypatch.setattr(engine_watch.time, "sleep", lambda seconds: None)
-    watcher._watch({url})
-    watcher._follow(url)
+    watcher = engine_watch.EngineWatcher(deaths.append, events=events, sleep=lambda s: None)
+    watcher._watch({url})  # starts the engine's thread, which ends once it is unwatched
+    watcher._threads[url].join(10)
+    assert not watcher._threads[url].is_alive()
     assert deaths == [5]
     assert asked == [None, 123.5, 123.5]
 
