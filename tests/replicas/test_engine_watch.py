@@ -11,7 +11,7 @@ from orchestration.deployments.containers import LABEL_DEPLOYMENT, LABEL_INSTANC
 from orchestration.deployments.models import ReplicaState
 from tests.conftest import reconcile_until_ready, requires_docker, wait_for
 from tests.replicas.conftest import ENGINE
-from tests.replicas.test_replicas_docker import _containers, _ready
+from tests.replicas.test_replicas_docker import _ready, wait_until_replaced
 
 
 class FakeClock:
@@ -119,15 +119,7 @@ def test_a_killed_replica_is_replaced_from_the_die_event_alone(deployment, reque
     victim = _ready(deployment)[0]
     docker_engine.kill(ENGINE, victim.container_id)
     wait_for(lambda: deployment.pk in deaths, timeout=20, message="the die event")
-    wait_for(
-        lambda: (
-            len(_ready(deployment)) == 2
-            and victim.pk not in {r.pk for r in _ready(deployment)}
-            and len(_containers(deployment)) == 2
-        ),
-        timeout=90,
-        message="the killed replica to be replaced",
-    )
+    wait_until_replaced(deployment, victim)
     victim.refresh_from_db()
     assert victim.state == ReplicaState.FAILED
     # Reconcile runs milliseconds after the die: the engine may still list the container

@@ -32,6 +32,19 @@ def _ready(deployment: Deployment) -> list[Replica]:
     return list(deployment.replicas.filter(state=ReplicaState.READY).select_related("node"))
 
 
+def wait_until_replaced(deployment: Deployment, victim: Replica, replicas: int = 2) -> None:
+    """Wait for `replicas` ready replicas and containers, `victim` not among them."""
+    wait_for(
+        lambda: (
+            len(_ready(deployment)) == replicas
+            and victim.pk not in {r.pk for r in _ready(deployment)}
+            and len(_containers(deployment)) == replicas
+        ),
+        timeout=90,
+        message="the killed replica to be replaced",
+    )
+
+
 def _predict(address: str, text: str) -> dict:
     response = httpx.post(
         f"http://{address}/predict", json={"inputs": [{"text": {"raw": text}}]}, timeout=10
@@ -54,15 +67,7 @@ def test_deploy_kill_scale_delete(deployment):
     victim = _ready(deployment)[0]
     docker_engine.kill(ENGINE, victim.container_id)
     reconcile_deployment.delay(deployment.pk)
-    wait_for(
-        lambda: (
-            len(_ready(deployment)) == 2
-            and victim.pk not in {r.pk for r in _ready(deployment)}
-            and len(_containers(deployment)) == 2
-        ),
-        timeout=90,
-        message="the killed replica to be replaced",
-    )
+    wait_until_replaced(deployment, victim)
     victim.refresh_from_db()
     assert victim.state == ReplicaState.FAILED
     assert deployment.events.filter(kind="replica_exited").exists()
