@@ -233,6 +233,10 @@ REPLICA_READY_TIMEOUT = env_float("REPLICA_READY_TIMEOUT", 120.0, minimum=1.0)
 REPLICA_DRAIN_GRACE = env_float("REPLICA_DRAIN_GRACE", 30.0, minimum=0.0)
 REPLICA_DEFAULT_CPU = env_float("REPLICA_DEFAULT_CPU", 1.0, minimum=0.01)
 REPLICA_DEFAULT_MEMORY = env_str("REPLICA_DEFAULT_MEMORY", "512Mi")
+# Reach a replica on an engine of this host at its container address rather than
+# through Docker's userland proxy on the published port (a copy per byte, in a process
+# that competes with the router for the cores), when that address answers.
+ROUTE_TO_CONTAINER_ADDRESS = env_bool("ROUTE_TO_CONTAINER_ADDRESS", True)
 
 # Upload limits: an archive over these is refused before anything is stored.
 UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 1000, minimum=1)

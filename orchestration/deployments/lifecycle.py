@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -111,12 +112,18 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
         replica.refresh_from_db()
         fail(replica, f"{error}\n{logs}".strip(), event="replica_failed")
         return ReconcileAgain(deployment.pk, countdown=1)
+    route, on_bridge = _route(node, container, address)
     with transaction.atomic():
         # The deployment's lock first, as reconcile takes it: the replica turns ready and
         # the status says so in one commit, so no reader sees one without the other.
         locked = lock_deployment(deployment.pk)
         became_ready = Replica.objects.filter(pk=replica.pk, state=ReplicaState.STARTING).update(
-            state=ReplicaState.READY, ready_at=timezone.now(), last_error="", pending_reason=""
+            state=ReplicaState.READY,
+            ready_at=timezone.now(),
+            last_error="",
+            pending_reason="",
+            address=route,
+            on_bridge=on_bridge,
         )
         if became_ready and locked is not None:
             settle_status(locked)
@@ -124,11 +131,28 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
         docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)
         return None
     deployment.record(
-        "replica_ready", f"Replica {replica.pk} ready on {node.name} at {address}", source="start"
+        "replica_ready", f"Replica {replica.pk} ready on {node.name} at {route}", source="start"
     )
     routing_state.changed(deployment.pk)
     # A ready replica can unblock a rollover or settle the status.
     return ReconcileAgain(deployment.pk)
+
+
+def _route(node: Node, container: docker_engine.ContainerInfo, published: str) -> tuple[str, bool]:
+    """Where the router and health checks reach the replica, and whether that is its
+    container address: on an engine of this host, when the runner answers there, that
+    skips Docker's userland proxy; otherwise the published port."""
+    ip = container.ip_address
+    if not (settings.ROUTE_TO_CONTAINER_ADDRESS and ip and node.engine_on_this_host):
+        return published, False
+    direct = (
+        f"[{ip}]:{docker_engine.CONTAINER_PORT}"
+        if ":" in ip
+        else f"{ip}:{docker_engine.CONTAINER_PORT}"
+    )
+    if health.answers_at(direct):
+        return direct, True
+    return published, False
 
 
 def claim_and_place(replica_id: int, *, claimed_by: str = "") -> Replica | None:

@@ -241,6 +241,10 @@ class Replica(models.Model):
     )
     container_id = models.CharField(max_length=80, blank=True)
     address = models.CharField(max_length=255, blank=True, help_text="host:port of the runner")
+    on_bridge = models.BooleanField(
+        default=False,
+        help_text="address is the container's own on its engine's bridge, on this host",
+    )
     state = models.CharField(
         max_length=16, choices=ReplicaState.choices, default=ReplicaState.PENDING
     )

@@ -34,6 +34,8 @@ class ContainerInfo:
     host_port: int | None = None
     exit_code: int | None = None
     image: str = ""
+    # The container's own address on its engine's bridge network ("" when it has none).
+    ip_address: str = ""
 
     @property
     def running(self) -> bool:
@@ -141,7 +143,8 @@ def inspect_container(
         attrs = client.api.inspect_container(container_id)
     state = attrs.get("State") or {}
     status = str(state.get("Status") or "unknown")
-    ports = (attrs.get("NetworkSettings") or {}).get("Ports") or {}
+    network = attrs.get("NetworkSettings") or {}
+    ports = network.get("Ports") or {}
     return ContainerInfo(
         id=attrs["Id"],
         name=str(attrs.get("Name") or "").lstrip("/"),
@@ -150,7 +153,17 @@ def inspect_container(
         host_port=_published_port(ports.get(f"{CONTAINER_PORT}/tcp")),
         exit_code=None if status in ("running", "created") else state.get("ExitCode"),
         image=str((attrs.get("Config") or {}).get("Image") or ""),
+        ip_address=_ip_address(network),
     )
+
+
+def _ip_address(network: dict) -> str:
+    if network.get("IPAddress"):
+        return str(network["IPAddress"])
+    for attached in (network.get("Networks") or {}).values():
+        if attached and attached.get("IPAddress"):
+            return str(attached["IPAddress"])
+    return ""
 
 
 def _published_port(bindings: list[dict[str, str]] | None) -> int | None:

@@ -200,6 +200,11 @@ class Node(models.Model):
         return format_memory(self.memory_capacity_bytes)
 
     @property
+    def engine_on_this_host(self) -> bool:
+        """A unix socket (or Windows pipe) engine runs on the host that talks to it."""
+        return self.engine_url.startswith(("unix://", "npipe://"))
+
+    @property
     def free_cpu(self) -> Decimal:
         """Needs with_usage()."""
         return self.cpu_capacity - self.used_cpu

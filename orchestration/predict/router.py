@@ -27,10 +27,25 @@ from orchestration.predict.upstream import UpstreamError, UpstreamPool
 log = logging.getLogger(__name__)
 
 
+# A connect on this host's bridge takes microseconds; a dead container's address never
+# answers (ARP gives up after about 3 s), so waiting longer only delays the retry.
+BRIDGE_CONNECT_TIMEOUT = 0.5
+REMOTE_CONNECT_TIMEOUT = 2.0
+# A replica that refused a connection is left out of picks this long (unless it is the
+# only one), so the requests behind the failed one do not each wait on it while the
+# engine watch or reconcile confirms it is gone.
+EJECT_SECONDS = 3.0
+
+
 @dataclass(frozen=True)
 class Backend:
     replica_id: int
     address: str
+    on_bridge: bool = False
+
+    @property
+    def connect_timeout(self) -> float:
+        return BRIDGE_CONNECT_TIMEOUT if self.on_bridge else REMOTE_CONNECT_TIMEOUT
 
 
 @dataclass
@@ -76,6 +91,7 @@ class Router:
     _upstream: UpstreamPool | None = None
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _reconcile_asked: dict[int, float] = field(default_factory=dict)
+    _ejected: dict[int, float] = field(default_factory=dict)
 
     def _connections(self) -> UpstreamPool:
         loop = asyncio.get_running_loop()
@@ -83,7 +99,7 @@ class Router:
             # Connections belong to one event loop (a test, or a WSGI call, runs its own).
             if self._upstream is not None:
                 self._upstream.close()
-            self._upstream = UpstreamPool(connect_timeout=2.0)
+            self._upstream = UpstreamPool()
             self._cold_start_locks = {}
         return self._upstream
 
@@ -112,6 +128,10 @@ class Router:
         candidates = [b for b in backends if b.replica_id not in exclude]
         if not candidates:
             return None
+        if self._ejected:
+            now = time.monotonic()
+            healthy = [b for b in candidates if self._ejected.get(b.replica_id, 0.0) < now]
+            candidates = healthy or candidates
         if len(candidates) == 1:
             return candidates[0]
         # Power of two choices: nearly as good as the global minimum, without herding.
@@ -148,10 +168,16 @@ class Router:
             self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
             try:
                 async with asyncio.timeout(settings.PREDICT_TIMEOUT):
-                    status, raw = await upstream.post_json(backend.address, "/predict", payload)
+                    status, raw = await upstream.post_json(
+                        backend.address,
+                        "/predict",
+                        payload,
+                        connect_timeout=backend.connect_timeout,
+                    )
             except UpstreamError as exc:
                 # The replica is gone or going: forget the pool and try another once.
                 log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
+                self._eject(backend.replica_id)
                 self.invalidate(deployment_id)
                 upstream.forget(backend.address)
                 await self._reconcile_soon(deployment_id)
@@ -165,6 +191,12 @@ class Router:
                 self._in_flight[backend.replica_id] -= 1
             return _interpret(status, raw, backend, attempt, cold)
         raise NoReplica("no replica of this deployment answered; try again", deploying=False)
+
+    def _eject(self, replica_id: int) -> None:
+        now = time.monotonic()
+        for stale in [r for r, until in self._ejected.items() if until < now]:
+            del self._ejected[stale]
+        self._ejected[replica_id] = now + EJECT_SECONDS
 
     async def _reconcile_soon(self, deployment_id: int) -> None:
         """A replica refused or dropped a request: have reconcile look now (it replaces a
@@ -222,8 +254,8 @@ def _load_ready(deployment_id: int) -> list[Backend]:
 
     rows = Replica.objects.filter(
         deployment_id=deployment_id, state=ReplicaState.READY
-    ).values_list("pk", "address")
-    return [Backend(pk, address) for pk, address in rows if address]
+    ).values_list("pk", "address", "on_bridge")
+    return [Backend(pk, address, on_bridge) for pk, address, on_bridge in rows if address]
 
 
 @sync_to_async

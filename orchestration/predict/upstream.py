@@ -97,13 +97,14 @@ class _Connection(asyncio.Protocol):
 class UpstreamPool:
     """Idle connections per replica address; one event loop owns a pool."""
 
-    def __init__(self, *, connect_timeout: float = 2.0, max_body: int = 64 * 1024 * 1024):
-        self.connect_timeout = connect_timeout
+    def __init__(self, *, max_body: int = 64 * 1024 * 1024):
         self.max_body = max_body
         self._idle: dict[str, collections.deque[_Connection]] = {}
         self.loop = asyncio.get_running_loop()
 
-    async def post_json(self, address: str, path: str, body: bytes) -> tuple[int, bytes]:
+    async def post_json(
+        self, address: str, path: str, body: bytes, *, connect_timeout: float = 2.0
+    ) -> tuple[int, bytes]:
         """POST body to http://address/path; (status, body). Raises UpstreamError."""
         host = address
         request = b"".join(
@@ -131,7 +132,7 @@ class UpstreamPool:
             except BaseException:
                 connection.close()
                 raise
-        connection = await self._connect(address)
+        connection = await self._connect(address, connect_timeout)
         try:
             return self._keep(address, connection, await connection.exchange(request))
         except BaseException:
@@ -162,17 +163,15 @@ class UpstreamPool:
             connection.close()
         return None
 
-    async def _connect(self, address: str) -> _Connection:
+    async def _connect(self, address: str, timeout: float) -> _Connection:
         host, _, port = address.rpartition(":")
         try:
-            async with asyncio.timeout(self.connect_timeout):
+            async with asyncio.timeout(timeout):
                 _, connection = await self.loop.create_connection(
                     lambda: _Connection(self.max_body), host.strip("[]"), int(port)
                 )
         except TimeoutError:
-            raise UpstreamError(
-                f"no connection to {address} within {self.connect_timeout} s"
-            ) from None
+            raise UpstreamError(f"no connection to {address} within {timeout} s") from None
         except (OSError, ValueError) as exc:
             raise UpstreamError(f"cannot connect to {address}: {exc}") from None
         return connection

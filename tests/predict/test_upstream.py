@@ -116,10 +116,19 @@ def test_an_idle_connection_closed_meanwhile_is_retried_once_fresh(server):
 
 def test_nothing_listening_is_an_upstream_error():
     async def go():
-        pool = UpstreamPool(connect_timeout=1.0)
-        await pool.post_json("127.0.0.1:9", "/", b"{}")
+        pool = UpstreamPool()
+        await pool.post_json("127.0.0.1:9", "/", b"{}", connect_timeout=1.0)
 
     with pytest.raises(UpstreamError, match="cannot connect to 127.0.0.1:9"):
+        asyncio.run(go())
+
+
+def test_a_connect_nothing_answers_gives_up_at_its_timeout():
+    async def go():
+        # TEST-NET-1: no host answers there, so only the timeout ends the connect.
+        await UpstreamPool().post_json("192.0.2.1:80", "/", b"{}", connect_timeout=0.2)
+
+    with pytest.raises(UpstreamError, match="192.0.2.1:80"):
         asyncio.run(go())
 
 
