@@ -15,4 +15,4 @@ COPY examples ./examples
 RUN DJANGO_SETTINGS_MODULE=orchestration.settings SECRET_KEY=build python manage.py collectstatic --no-input -v0
 USER orchestration
 EXPOSE 8000
-CMD ["uvicorn", "orchestration.asgi:application", "--host", "0.0.0.0", "--port", "8000"]
+CMD ["uvicorn", "orchestration.asgi:application", "--http", "orchestration.http_protocol:HttpProtocol", "--host", "0.0.0.0", "--port", "8000"]

@@ -323,6 +323,8 @@ def asgi_server(celery_worker_process):
             "-m",
             "uvicorn",
             "orchestration.asgi:application",
+            "--http",
+            "orchestration.http_protocol:HttpProtocol",
             "--port",
             str(port),
             "--log-level",
