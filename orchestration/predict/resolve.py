@@ -6,13 +6,13 @@ state of the predict path makes no database query.
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from orchestration.accounts.models import AccessToken, hash_token
+from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
 # How long a resolved model or deployment is reused before it is looked up again.
@@ -68,8 +68,12 @@ class Target:
     version_id: str
 
 
-_keys: dict[str, tuple[float, Caller | None]] = {}
-_targets: dict[tuple, tuple[float, Target]] = {}
+# Past their time, entries are still used while one task looks them up again (a lookup
+# per request in flight, at once, stalled the router); a revoked key is forgotten at once.
+_keys: RefreshingCache[str, Caller | None] = RefreshingCache(
+    lambda: settings.PREDICT_KEY_CACHE_SECONDS
+)
+_targets: RefreshingCache[tuple, Target] = RefreshingCache(CACHE_SECONDS)
 
 
 async def caller_from_key(header: str) -> Caller:
@@ -80,16 +84,11 @@ async def caller_from_key(header: str) -> Caller:
     scheme, _, token = header.partition(" ")
     if scheme.lower() not in ("key", "bearer") or not token.strip():
         raise PredictError(401, KEY_INVALID, "Invalid API key", "Use 'Authorization: Key <token>'")
-    digest = hash_token(token.strip())
-    now = time.monotonic()
-    cached = _keys.get(digest)
-    if cached is None or cached[0] < now:
-        caller = await _lookup_key(token.strip(), digest)
-        # Without Redis a revoked key works for at most this long; with Redis the
-        # revocation is published and every router forgets the key at once.
-        _keys[digest] = (now + settings.PREDICT_KEY_CACHE_SECONDS, caller)
-    else:
-        caller = cached[1]
+    token = token.strip()
+    digest = hash_token(token)
+    # Without Redis a revoked key works for at most PREDICT_KEY_CACHE_SECONDS; with Redis
+    # the revocation is published and every router forgets the key at once.
+    caller = await _keys.get(digest, lambda: _lookup_key(token, digest))
     if caller is None:
         raise PredictError(401, KEY_INVALID, "Invalid API key", "The key is unknown or revoked")
     return caller
@@ -97,7 +96,7 @@ async def caller_from_key(header: str) -> Caller:
 
 def forget_key(token_hash: str) -> None:
     """Drop a key from the cache, so its next request is checked against the database."""
-    _keys.pop(token_hash, None)
+    _keys.forget(token_hash)
 
 
 @sync_to_async
@@ -122,13 +121,9 @@ async def target_for(
         code = DEPLOYMENT_DOES_NOT_EXIST if deployment_slug else MODEL_DOES_NOT_EXIST
         raise PredictError(404, code, f"{what} does not exist")
     key = (caller.user_id, model_slug, version_id, deployment_slug, _freeze(selector))
-    now = time.monotonic()
-    cached = _targets.get(key)
-    if cached is not None and cached[0] >= now:
-        return cached[1]
-    target = await _resolve(caller, model_slug, version_id, deployment_slug, selector or {})
-    _targets[key] = (now + CACHE_SECONDS, target)
-    return target
+    return await _targets.get(
+        key, lambda: _resolve(caller, model_slug, version_id, deployment_slug, selector or {})
+    )
 
 
 def _freeze(value):

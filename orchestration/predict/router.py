@@ -1,11 +1,11 @@
 """Routing a prediction to one ready replica of a deployment, on the async path.
 
 Each web process keeps the ready replicas of every deployment it has served in memory
-and refreshes them after a short time-to-live, when Redis announces a change, or when a
-replica refuses a connection. So the steady state makes no database query per request.
-It picks the replica with the fewest in-flight requests, retries a refused connection
-once on another replica, and on a deployment with no ready replica asks for one at once
-(cold start) and waits for it.
+and refreshes them after a short time-to-live (an expired list is still used while one
+task reloads it), when Redis announces a change, or when a replica refuses a connection.
+So the steady state makes no database query per request. It picks the replica with the
+fewest in-flight requests, retries a refused connection once on another replica, and on
+a deployment with no ready replica asks for one at once (cold start) and waits for it.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from django.conf import settings
 
 from orchestration import jsonsafe
 from orchestration.predict import traffic
+from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 from orchestration.predict.upstream import UpstreamError, UpstreamPool
 
@@ -46,12 +47,6 @@ class Backend:
     @property
     def connect_timeout(self) -> float:
         return BRIDGE_CONNECT_TIMEOUT if self.on_bridge else REMOTE_CONNECT_TIMEOUT
-
-
-@dataclass
-class _Pool:
-    backends: list[Backend]
-    expires: float
 
 
 @dataclass
@@ -86,12 +81,15 @@ class NoReplica(Exception):
 @dataclass
 class Router:
     ttl: float = 2.0
-    _pools: dict[int, _Pool] = field(default_factory=dict)
+    _ready: RefreshingCache[int, list[Backend]] = field(init=False)
     _in_flight: dict[int, int] = field(default_factory=dict)
     _upstream: UpstreamPool | None = None
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _reconcile_asked: dict[int, float] = field(default_factory=dict)
     _ejected: dict[int, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._ready = RefreshingCache(self.ttl)
 
     def _connections(self) -> UpstreamPool:
         loop = asyncio.get_running_loop()
@@ -110,19 +108,14 @@ class Router:
             upstream.close()
 
     def invalidate(self, deployment_id: int | None = None) -> None:
-        if deployment_id is None:
-            self._pools.clear()
-        else:
-            self._pools.pop(deployment_id, None)
+        self._ready.forget(deployment_id)
 
     async def backends(self, deployment_id: int, *, refresh: bool = False) -> list[Backend]:
-        pool = self._pools.get(deployment_id)
-        now = time.monotonic()
-        if pool is None or refresh or pool.expires < now:
-            found = await _load_ready(deployment_id)
-            pool = _Pool(found, now + self.ttl)
-            self._pools[deployment_id] = pool
-        return pool.backends
+        """The ready replicas; past the TTL the last answer is used while one task
+        reloads it, and `refresh` waits for the database."""
+        return await self._ready.get(
+            deployment_id, lambda: _load_ready(deployment_id), fresh=refresh
+        )
 
     def _pick(self, backends: list[Backend], exclude: set[int]) -> Backend | None:
         candidates = [b for b in backends if b.replica_id not in exclude]

@@ -154,7 +154,7 @@ def test_predict_api_answers_json_and_never_fails(world):
             "bad": {"Authorization": "Key nope"},
             "bearer": {"Authorization": f"Bearer {key}"},
         }[auth]
-        resolve._targets.clear()
+        resolve._targets.forget()
         if isinstance(body, bytes) and (b"[" * 65 in body or _has_non_standard(body)):
             hostile_seen.add(body)
         response = async_to_sync(send)(method, path.format(a=a, b=b, c=c), body, headers)

@@ -50,7 +50,7 @@ def world(owner, make_cluster, make_nodepool, make_model, make_deployment, setti
     from orchestration.deployments import tasks
 
     monkeypatch.setattr(tasks.reconcile_deployment, "delay", lambda *a, **k: None)
-    resolve._targets.clear()
+    resolve._targets.forget()
     router.invalidate()
     pool = make_nodepool(make_cluster(owner, "east"), "cpu")
     model, version = make_model(owner, "sentiment")
