@@ -49,7 +49,7 @@ from __future__ import annotations
 import math
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from orchestration.constants import AUTOSCALE_DEFAULTS
@@ -89,13 +89,13 @@ class AutoscaleSettings:
         ``cleaned_data`` or an API payload can be passed as is.
         """
         values: dict[str, Any] = {}
-        for field in fields(cls):
+        for item in fields(cls):
             if isinstance(source, Mapping):
-                value = source.get(field.name)
+                value = source.get(item.name)
             else:
-                value = getattr(source, field.name, None)
+                value = getattr(source, item.name, None)
             if value is not None:
-                values[field.name] = value
+                values[item.name] = value
         return cls(**values)
 
     @property
@@ -153,6 +153,9 @@ class Decision:
     wanted: int  # the clamped count wanted at that moment
     applied: int  # the replica count after the decision
     reason: str  # human readable; starts with "hold" when the count stays
+    # A hold that only waits for its delay: in how many seconds the same wish, still
+    # wanted, would act. The caller can decide again then instead of at its next tick.
+    acts_in: float | None = field(default=None, compare=False)
 
 
 def traffic_lookback_seconds(settings: AutoscaleSettings) -> float:
@@ -311,8 +314,8 @@ def decide(
                 f"(idle {_secs(idle_for)} s of {_secs(idle_delay)} s)"
             )
 
-    def result(applied: int, reason: str) -> Decision:
-        return Decision(at=now, wanted=wanted, applied=applied, reason=reason)
+    def result(applied: int, reason: str, acts_in: float | None = None) -> Decision:
+        return Decision(at=now, wanted=wanted, applied=applied, reason=reason, acts_in=acts_in)
 
     if current > hi:
         return result(hi, "settings: clamp to max")
@@ -340,6 +343,7 @@ def decide(
             current,
             f"hold: scale-{word} delay not reached "
             f"(wanted {wanted} for {_secs(now - first_at)} s of {_secs(delay)} s)",
+            acts_in=max(0.0, first_at + delay - now),
         )
     new = min(max(best, lo), hi)
     if delay <= 0:

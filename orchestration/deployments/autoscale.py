@@ -8,10 +8,14 @@ one, so the stored history means the same as one row per tick, at a fraction of 
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db.models import (
     Case,
     F,
@@ -43,6 +47,7 @@ from orchestration.autoscaling.policy import (
     summarize,
     traffic_lookback_seconds,
 )
+from orchestration.deployments import routing_state
 from orchestration.deployments.models import (
     AUTOSCALE_DEFAULTS,
     Deployment,
@@ -51,6 +56,14 @@ from orchestration.deployments.models import (
     ScalingDecision,
     TrafficSample,
 )
+
+log = logging.getLogger(__name__)
+# A tick already queued this much after a delay ends still serves it.
+DUE_SLACK = 0.25
+# Queued this much after the delay ends, so the decision there finds it ended.
+DUE_MARGIN = 0.05
+_due_lock = threading.Lock()
+_due_at = 0.0
 
 
 class Epoch(Func):
@@ -165,8 +178,19 @@ def _summary(
     return TrafficSummary(average, False, now - earliest)
 
 
+@dataclass(frozen=True)
+class Tick:
+    changed: list[int]  # deployments whose replica count changed
+    # Seconds until the soonest hold that only waits for its delay would act (None: none).
+    next_due: float | None
+
+
 def evaluate_all(now: datetime | None = None) -> list[Change]:
     """Decide every active deployment's replica count; apply and record the changes."""
+    return _evaluate(now)[0]
+
+
+def _evaluate(now: datetime | None) -> tuple[list[Change], float | None]:
     now = now or timezone.now()
     t_now = now.timestamp()
     deployments = list(
@@ -175,7 +199,7 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
         .only("pk", "created_at", "desired_replicas", *AUTOSCALE_DEFAULTS)
     )
     if not deployments:
-        return []
+        return [], None
     configs = {d.pk: settings_of(d) for d in deployments}
     traffic_span = max(traffic_lookback_seconds(s) for s in configs.values())
     history_span = max(history_lookback_seconds(s) for s in configs.values())
@@ -241,6 +265,7 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
     grid_counts: dict[tuple[float, float], int] = {}
     new_rows: list[ScalingDecision] = []
     changes: list[Change] = []
+    due: list[float] = []
     for deployment in deployments:
         config = configs[deployment.pk]
         start = max(deployment.created_at.timestamp(), t_now - traffic_lookback_seconds(config))
@@ -270,18 +295,20 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
             )
         if decision.applied != current:
             changes.append(Change(deployment.pk, current, decision.applied, decision.reason))
+        if decision.acts_in is not None:
+            due.append(decision.acts_in)
 
     if new_rows:
         ScalingDecision.objects.bulk_create(new_rows, batch_size=500)
     applied = _apply(changes)
-    return [c for c in changes if c.deployment_id in applied]
+    return [c for c in changes if c.deployment_id in applied], min(due, default=None)
 
 
-def apply_all(now: datetime | None = None) -> list[int]:
+def apply_all(now: datetime | None = None) -> Tick:
     """One tick: evaluate and apply, and say each change in its deployment's event log."""
-    changes = evaluate_all(now)
+    changes, next_due = _evaluate(now)
     if not changes:
-        return []
+        return Tick([], next_due)
     alive = set(
         Deployment.objects.filter(pk__in=[c.deployment_id for c in changes]).values_list(
             "pk", flat=True
@@ -297,7 +324,31 @@ def apply_all(now: datetime | None = None) -> list[int]:
         for c in changes
         if c.deployment_id in alive
     )
-    return [c.deployment_id for c in changes if c.deployment_id in alive]
+    return Tick([c.deployment_id for c in changes if c.deployment_id in alive], next_due)
+
+
+def claim_due_tick(seconds: float) -> bool:
+    """Whether to queue an extra tick in `seconds` for a delay that ends then: not when
+    one is already queued for about that moment or sooner (a Redis key holds the soonest;
+    without Redis, this process remembers it)."""
+    global _due_at
+    at = time.time() + seconds
+    client = routing_state.redis_client()
+    if client is not None:
+        key = f"orchestration:{settings.INSTANCE_ID}:autoscale-due"
+        try:
+            queued = client.get(key)
+            if queued is not None and time.time() <= float(queued) <= at + DUE_SLACK:
+                return False
+            client.set(key, f"{at:.3f}", px=int(seconds * 1000) + 1000)
+            return True
+        except Exception as exc:  # noqa: BLE001 - Redis down: this process decides
+            log.warning("could not record the next autoscale tick in Redis: %s", exc)
+    with _due_lock:
+        if _due_at > time.time() and _due_at <= at + DUE_SLACK:
+            return False
+        _due_at = at
+    return True
 
 
 def _apply(changes: list[Change]) -> set[int]:

@@ -102,11 +102,16 @@ def reconcile_all() -> int:
 
 @shared_task(ignore_result=True)
 def autoscale_all() -> int:
-    """Evaluate every deployment's autoscaling policy; reconcile the ones that change."""
-    changed = autoscale.apply_all()
-    for deployment_id in changed:
+    """Evaluate every deployment's autoscaling policy; reconcile the ones that change.
+
+    A scale-up or -down that waits only for its delay is decided again the moment the
+    delay ends, not at the next beat (up to AUTOSCALE_INTERVAL later)."""
+    tick = autoscale.apply_all()
+    for deployment_id in tick.changed:
         reconcile_deployment.delay(deployment_id)
-    return len(changed)
+    if tick.next_due is not None and autoscale.claim_due_tick(tick.next_due):
+        autoscale_all.apply_async(countdown=tick.next_due + autoscale.DUE_MARGIN)
+    return len(tick.changed)
 
 
 @shared_task(ignore_result=True)
