@@ -49,12 +49,18 @@ def answers_at(address: str, *, timeout: float = 0.25) -> bool:
         return False
 
 
-def healthy(address: str) -> bool:
+# A container address on this host's bridge connects in microseconds or never (a dead
+# container's address waits for ARP to give up, about 3 s).
+BRIDGE_CONNECT_TIMEOUT = 0.5
+
+
+def healthy(address: str, *, on_bridge: bool = False) -> bool:
     if not address:
         return False
+    timeout = httpx.Timeout(3.0, connect=BRIDGE_CONNECT_TIMEOUT if on_bridge else 3.0)
     for _ in range(2):
         try:
-            response = httpx.get(f"http://{address}/healthz", timeout=3.0)
+            response = httpx.get(f"http://{address}/healthz", timeout=timeout)
             if response.status_code == 200:
                 return True
         except httpx.HTTPError:
@@ -63,13 +69,14 @@ def healthy(address: str) -> bool:
     return False
 
 
-def wait_drained(address: str) -> None:
+def wait_drained(address: str, *, on_bridge: bool = False) -> None:
     """Until the runner has no request in flight, for at most REPLICA_DRAIN_GRACE."""
     deadline = time.monotonic() + settings.REPLICA_DRAIN_GRACE
+    timeout = httpx.Timeout(2.0, connect=BRIDGE_CONNECT_TIMEOUT if on_bridge else 2.0)
     while address and time.monotonic() < deadline:
         try:
             in_flight = (
-                httpx.get(f"http://{address}/healthz", timeout=2.0).json().get("in_flight", 0)
+                httpx.get(f"http://{address}/healthz", timeout=timeout).json().get("in_flight", 0)
             )
         except (httpx.HTTPError, ValueError):
             return

@@ -247,7 +247,7 @@ def stop(replica_id: int) -> None:
         return
     node = replica.node
     if node is not None and replica.container_id:
-        health.wait_drained(replica.address)
+        health.wait_drained(replica.address, on_bridge=replica.on_bridge)
         try:
             docker_engine.stop_and_remove(node.engine_url, replica.container_id, timeout=10)
         except docker_engine.EngineUnreachable as exc:

@@ -117,7 +117,9 @@ def observe(deployment: Deployment) -> None:
             node = replica.node
             if node is not None and node.status != NodeStatus.UNREACHABLE:
                 fail(replica, "container is gone", event="replica_exited")
-        elif replica.state == ReplicaState.READY and not health.healthy(replica.address):
+        elif replica.state == ReplicaState.READY and not health.healthy(
+            replica.address, on_bridge=replica.on_bridge
+        ):
             fail(replica, "stopped answering health checks", event="replica_unhealthy")
             if replica.node is not None and replica.container_id:
                 docker_engine.stop_and_remove(replica.node.engine_url, replica.container_id)
@@ -325,6 +327,9 @@ def fail(replica: Replica, error: str, *, event: str) -> None:
     failed = Replica.objects.filter(
         pk=replica.pk, state__in=[*LIVE_STATES, ReplicaState.DRAINING]
     ).update(state=ReplicaState.FAILED, last_error=error[-4000:], stopped_at=timezone.now())
+    # The caller's copy too: a check further on must not treat it as still ready (a health
+    # probe of a dead container's address waits out its timeout).
+    replica.state = ReplicaState.FAILED
     if failed:
         first_line = error.splitlines()[0] if error else "failed"
         replica.deployment.record(event, f"Replica {replica.pk}: {first_line}", source=SOURCE)

@@ -9,8 +9,10 @@ import httpx
 import pytest
 
 from orchestration import docker_engine
+from orchestration.deployments import health
 from orchestration.deployments.lifecycle import _route
-from orchestration.deployments.models import ReplicaState
+from orchestration.deployments.models import Replica, ReplicaState
+from orchestration.deployments.reconcile import fail
 from orchestration.deployments.tasks import reconcile_deployment
 from orchestration.predict.router import Backend, Router
 from tests.conftest import requires_docker, wait_for
@@ -78,3 +80,25 @@ def test_a_replica_that_refused_a_connection_sits_out_while_others_can_serve():
 
 def test_bridge_addresses_give_up_connecting_sooner():
     assert Backend(1, "a:1", on_bridge=True).connect_timeout < Backend(1, "a:1").connect_timeout
+
+
+@pytest.mark.django_db
+def test_a_failed_replica_is_not_probed_again_in_the_same_pass(
+    owner, make_cluster, make_nodepool, make_model, make_deployment
+):
+    model, version = make_model(owner)
+    dep = make_deployment(owner, model, version, make_nodepool(make_cluster(owner)), "d")
+    replica = Replica.objects.create(
+        deployment=dep,
+        model_version=version,
+        state=ReplicaState.READY,
+        address="192.0.2.1:8080",
+        on_bridge=True,
+    )
+    fail(replica, "container exited with code 137", event="replica_exited")
+    # The pass that saw the exit goes on to health-check what is still ready: not this one.
+    assert replica.state == ReplicaState.FAILED
+    # And a bridge address nothing answers at is judged within a couple of seconds.
+    started = time.monotonic()
+    assert not health.healthy(replica.address, on_bridge=True)
+    assert time.monotonic() - started < 3
