@@ -210,9 +210,13 @@ class Router:
             if backends:
                 return backends
             await _request_replica(deployment_id)
-        deadline = time.monotonic() + settings.COLD_START_TIMEOUT
+        started = time.monotonic()
+        deadline = started + settings.COLD_START_TIMEOUT
         while time.monotonic() < deadline:
-            await asyncio.sleep(0.25)
+            # Briskly while a quick model is likely to come up (the start itself polls its
+            # health every 50 ms then), then easing off for slow loads; waiters in this
+            # process share each lookup.
+            await asyncio.sleep(0.05 if time.monotonic() - started < 5.0 else 0.25)
             backends = await self.backends(deployment_id, refresh=True)
             if backends:
                 return backends

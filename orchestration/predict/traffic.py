@@ -4,11 +4,12 @@ A request only touches a dict; every TRAFFIC_FLUSH_SECONDS a flush writes one ro
 active deployment: requests that arrived and the time-averaged in-flight count.
 
 The autoscaler reads the rows summed per time bucket. Twice a second the flusher also
-writes a deployment's row early when what it has not written yet would at least double
-what this process has written into the current bucket (and amounts to one request in
-flight over a bucket): a load step reaches the autoscaler within about half a second,
-not up to a whole flush later, while a busy deployment costs a few rows per bucket
-(doubling: 1.6, 4.8, 11.2, ... for sixteen in flight) and a quiet one still one per flush.
+writes a busy deployment's row early (what it has not written yet amounts to at least
+one request in flight over a bucket) when that would double what this process has
+written into the current bucket, or has waited a second: a load step reaches the
+autoscaler within about half a second and a rising load within about a second and a half,
+not up to a whole flush later. That costs a busy deployment a row a second; a quiet one
+(under five requests in flight) still writes one per flush.
 """
 
 from __future__ import annotations
@@ -65,8 +66,10 @@ def finished(deployment_id: int) -> None:
 
 
 EARLY_CHECK_SECONDS = 0.5
-# An early row must carry at least this bucket weight (one request in flight throughout).
+# An early row must carry at least this bucket weight (one request in flight throughout),
+# and comes at the latest this long after the last.
 EARLY_MIN_WEIGHT = 1.0
+EARLY_MAX_SECONDS = 1.0
 
 
 def _weight(area: float, interval: float) -> float:
@@ -77,7 +80,7 @@ def _weight(area: float, interval: float) -> float:
 def _due_early(counter: _Counter, interval: float, bucket: float) -> bool:
     pending = _weight(counter.area, interval)
     written = counter.bucket_weight if counter.bucket == bucket else 0.0
-    return pending >= EARLY_MIN_WEIGHT and pending > written
+    return pending >= EARLY_MIN_WEIGHT and (pending > written or interval >= EARLY_MAX_SECONDS)
 
 
 def take(*, early_only: bool = False) -> list[tuple[int, float, int, float]]:

@@ -39,7 +39,7 @@ def _in_flight(deployment_id: int, count: int) -> None:
         traffic.started(deployment_id)
 
 
-def test_a_load_step_is_written_early_and_steady_load_rarely(clock, monkeypatch):
+def test_a_load_step_is_written_early_and_light_load_once_per_flush(clock, monkeypatch):
     monkeypatch.setattr(traffic, "_ensure_flusher", lambda: None)
     _in_flight(1, 16)  # a step: sixteen in flight at once
     _in_flight(2, 1)  # light, steady
@@ -50,6 +50,11 @@ def test_a_load_step_is_written_early_and_steady_load_rarely(clock, monkeypatch)
     clock.advance(0.5)
     assert traffic.take(early_only=True) == []
     # Another half second: what is unwritten (3.2) exceeds what was written (1.6).
+    clock.advance(0.5)
+    assert [d for d, *_ in traffic.take(early_only=True)] == [1]
+    # Not doubled half a second on, but a second on it goes anyway.
+    clock.advance(0.5)
+    assert traffic.take(early_only=True) == []
     clock.advance(0.5)
     assert [d for d, *_ in traffic.take(early_only=True)] == [1]
     # The light deployment waits for the regular flush, which takes both.
