@@ -3,17 +3,23 @@
 Run: .venv/bin/python bench/predict_wrk.py [--seconds 8] [--connections 1,16,64]
 (needs a Docker engine; installs Debian's wrk when missing and run as root).
 
-It starts the product exactly as `make run` does (bench/soak.py's Product) in a
-throwaway state folder, deploys examples/noop with one replica of one core, and measures with wrk,
-one row after another on the same machine:
+It starts the product exactly as `make run` does (bench/soak.py's Product, N web workers
+where N is the number of cores) in a throwaway state folder, deploys examples/noop with one
+replica of one core, starts a second web server with 1 worker on the product's own
+environment, and measures with wrk, on the same machine:
 
 - bare: a standard-library HTTP server on the host answering the same JSON (the limit
   of a Python server here);
-- direct: the replica's runner, at its published port;
-- routed, 1 web worker and N web workers (N = cores, `WEB_CONCURRENCY`);
+- replica direct: the replica's runner at the address the router uses (its container
+  address on this host's bridge), and at its published port (through Docker's proxy);
+- routed, 1 web worker and N web workers;
 - then HTTP and gRPC side by side from the same kind of Python client loop
   (bench/client_loop.py: httpx, clarifai-grpc's stub, the clarifai SDK), since no C load
   generator for Clarifai's gRPC is packaged here: their ratio compares the transports.
+
+The rows of one concurrency run in turn, `--rounds` times, and each cell is the median of
+its rounds: this machine's speed drifts by tens of percent from minute to minute (it is a
+VM with steal time), and interleaving puts every row under the same drift.
 
 wrk is a C load generator: a Python one on 2 cores measures itself, not the server.
 Rate limits are off for the run (they are tested apart).
@@ -26,6 +32,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -122,10 +129,11 @@ LOOP_ROWS = {
 }
 
 
-def client_loops(product, key: str, deployment: str, conns: list[int], seconds: int) -> dict:
+def client_loops(
+    http: str, grpc: str, key: str, deployment: str, conns: list[int], seconds: int
+) -> dict:
     """Rows of bench/client_loop.py, each transport in a fresh child process."""
-    targets = {"http": product.url, "grpc": f"127.0.0.1:{product.env['GRPC_PORT']}"}
-    targets["sdk"] = targets["grpc"]
+    targets = {"http": http, "grpc": grpc, "sdk": grpc}
     rows: dict[str, dict[int, dict]] = {}
     for kind, name in LOOP_ROWS.items():
         rows[name] = {}
@@ -142,6 +150,32 @@ def client_loops(product, key: str, deployment: str, conns: list[int], seconds: 
     return rows
 
 
+def print_spread(rows: dict[str, dict[int, dict]], conns: list[int]) -> None:
+    print("spread of the rounds (rps, lowest-highest):")
+    for name, by_conn in rows.items():
+        cells = ", ".join(f"c={c}: {r['low']:.0f}-{r['high']:.0f}" for c, r in by_conn.items())
+        print(f"  {name:28}{cells}")
+
+
+def _published_address(product, replica: dict) -> str:
+    """host:port of the replica's published port, from its container (docker CLI)."""
+    labels = [
+        f"orchestration.instance={product.instance}",
+        f"orchestration.replica={replica['id']}",
+    ]
+    done = subprocess.run(
+        ["docker", "ps", "-q", *(f"--filter=label={label}" for label in labels)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    container = done.stdout.split()[0] if done.stdout.split() else ""
+    if not container:
+        return ""
+    port = subprocess.run(
+        ["docker", "port", container, "8080/tcp"], capture_output=True, text=True, check=False
+    ).stdout.split()
+    return f"127.0.0.1:{port[0].rpartition(':')[2]}" if port else ""
+
+
 def print_rows(rows: dict[str, dict[int, dict]], conns: list[int]) -> None:
     head = "".join(f" | c={c:<3} rps   p50 ms   p99 ms" for c in conns)
     print(f"{'row':30}{head}")
@@ -153,9 +187,49 @@ def print_rows(rows: dict[str, dict[int, dict]], conns: list[int]) -> None:
         print(f"{name:30}{cells}" + (f"  ({errors} non-2xx)" if errors else ""))
 
 
+def side_web_server(product, port: int) -> subprocess.Popen:
+    """A 1-worker web server beside the product's: the same command line as the run
+    command's `web` program, on the web process's own environment."""
+    pid = int(product.supervisorctl("pid", "web").strip())
+    env = dict(
+        item.split("=", 1)
+        for item in Path(f"/proc/{pid}/environ").read_bytes().decode().split("\0")
+        if "=" in item
+    )
+    env["WEB_CONCURRENCY"] = "1"
+    proc = subprocess.Popen(
+        [str(ROOT / ".venv" / "bin" / "uvicorn"), "orchestration.asgi:application",
+         "--http", "orchestration.http_protocol:HttpProtocol", "--host", "127.0.0.1",
+         "--port", str(port), "--lifespan", "off", "--no-access-log"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2)
+            return proc
+        except httpx.HTTPError:
+            time.sleep(0.3)
+    proc.kill()
+    sys.exit("[bench] the 1-worker web server did not answer within 60 s")
+
+
+def median_cell(runs: list[dict]) -> dict:
+    rps = sorted(r["rps"] for r in runs)
+    return {
+        "rps": statistics.median(rps),
+        "p50": statistics.median(r["p50"] for r in runs),
+        "p99": statistics.median(r["p99"] for r in runs),
+        "errors": sum(r["errors"] for r in runs),
+        "low": rps[0],
+        "high": rps[-1],
+    }
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--seconds", type=int, default=5, help="per cell and round")
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--connections", default="1,16,64")
     args = parser.parse_args()
     conns = [int(c) for c in args.connections.split(",")]
@@ -168,8 +242,9 @@ def main() -> int:
         [sys.executable, "-c", BARE_SERVER, str(bare_port)], stderr=subprocess.DEVNULL
     )
     var_dir = Path(tempfile.mkdtemp(prefix="orchestration-wrk-"))
-    env = {"PREDICT_RATE_LIMIT": "0", "WEB_CONCURRENCY": "1", "LOG_LEVEL": "WARNING"}
+    env = {"PREDICT_RATE_LIMIT": "0", "WEB_CONCURRENCY": str(cores), "LOG_LEVEL": "WARNING"}
     product = Product(var_dir, env=env)
+    side = None
     rows: dict[str, dict[int, dict]] = {}
     try:
         print(f"[bench] starting the product (state in {var_dir})", flush=True)
@@ -183,41 +258,59 @@ def main() -> int:
         config.write_text(config.read_text().replace('cpu_limit: "250m"', 'cpu_limit: "1"'))
         api.cli("model", "upload", str(model_dir))
         api.deploy("bench", "noop", "shared", "shared", min_replicas=1, max_replicas=1)
-        replica = api.wait_ready("bench", 1)["replicas"][0]["address"]
-        routed_url = f"{product.url}/v2/users/me/deployments/bench/outputs"
-        warm = httpx.post(routed_url, json=BODY, headers={"Authorization": f"Key {api.key}"})
-        if warm.status_code != 200:
-            sys.exit(f"[bench] the routed path answered {warm.status_code}: {warm.text[:300]}")
+        replica = api.wait_ready("bench", 1)["replicas"][0]
+        side_port = free_port()
+        side = side_web_server(product, side_port)
+        path = "/v2/users/me/deployments/bench/outputs"
         targets = [
             ("bare stdlib server", f"http://127.0.0.1:{bare_port}/", None),
-            ("replica direct", f"http://{replica}/predict", None),
-            ("routed, 1 web worker", routed_url, api.key),
+            ("replica direct", f"http://{replica['address']}/predict", None),
         ]
-        for name, url, key in targets:
-            body = {"inputs": [BODY["inputs"][0]["data"]]} if "direct" in name else BODY
-            rows[name] = {c: run_wrk(wrk, url, body, key, c, args.seconds) for c in conns}
-            print(f"[bench] {name} done", flush=True)
-        loops = client_loops(product, api.key, "bench", [c for c in conns if c <= 16], args.seconds)
-        if cores > 1:
-            product.interrupt()
-            product.env["WEB_CONCURRENCY"] = str(cores)
-            product.start()
-            api.wait_ready("bench", 1)
-            httpx.post(routed_url, json=BODY, headers={"Authorization": f"Key {api.key}"})
-            name = f"routed, {cores} web workers"
-            rows[name] = {
-                c: run_wrk(wrk, routed_url, BODY, api.key, c, args.seconds) for c in conns
-            }
+        published = _published_address(product, replica)
+        if published and published != replica["address"]:
+            targets.append(("replica, published port", f"http://{published}/predict", None))
+        targets += [
+            ("routed, 1 web worker", f"http://127.0.0.1:{side_port}{path}", api.key),
+            (f"routed, {cores} web workers", f"{product.url}{path}", api.key),
+        ]
+        for _, url, key in targets:
+            if key:
+                warm = httpx.post(url, json=BODY, headers={"Authorization": f"Key {key}"})
+                if warm.status_code != 200:
+                    sys.exit(f"[bench] {url} answered {warm.status_code}: {warm.text[:300]}")
+        runs: dict[str, dict[int, list[dict]]] = {name: {} for name, _, _ in targets}
+        for c in conns:
+            for _ in range(args.rounds):
+                for name, url, key in targets:
+                    body = {"inputs": [BODY["inputs"][0]["data"]]} if "replica" in name else BODY
+                    cell = run_wrk(wrk, url, body, key, c, args.seconds)
+                    runs[name].setdefault(c, []).append(cell)
+            print(f"[bench] c={c} done", flush=True)
+        rows = {name: {c: median_cell(r) for c, r in by.items()} for name, by in runs.items()}
+        loops = client_loops(
+            f"http://127.0.0.1:{side_port}",
+            f"127.0.0.1:{product.env['GRPC_PORT']}",
+            api.key,
+            "bench",
+            [c for c in conns if c <= 16],
+            args.seconds,
+        )
     finally:
         bare.kill()
+        if side is not None:
+            side.terminate()
         product.stop()
         subprocess.run(["rm", "-rf", str(var_dir)], check=False)
 
     day = time.strftime("%Y-%m-%d")
-    print(f"\npredict benchmark, {day}, {cores} cores, wrk -t1 -d{args.seconds}s")
+    print(
+        f"\npredict benchmark, {day}, {cores} cores, wrk -t1, median of {args.rounds} "
+        f"interleaved rounds of {args.seconds}s per cell"
+    )
     print_rows(rows, conns)
+    print_spread(rows, conns)
     direct = rows["replica direct"]
-    for name in [n for n in rows if n.startswith("routed")]:
+    for name in [n for n in rows if n.startswith(("routed", "replica,"))]:
         ratios = ", ".join(
             f"c={c}: {rows[name][c]['rps'] / direct[c]['rps']:.2f}x rps, "
             f"+{rows[name][c]['p50'] - direct[c]['p50']:.2f} ms p50, "
