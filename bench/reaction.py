@@ -121,8 +121,14 @@ def kill_and_time(api: Api, engine: docker.DockerClient, instance: str, ident: s
 
 
 def load_step(api: Api, product: Product, ident: str) -> dict[str, float]:
-    """16 clients at once on a quiet one-replica deployment; the times of the reaction."""
+    """16 clients at once on a new, quiet one-replica deployment; the reaction's times."""
+    api.deploy(
+        ident, "slow", "bench", "cpu", min_replicas=1, max_replicas=2, target_concurrency=4,
+        scale_up_delay_seconds=STEP_DELAY, traffic_history_seconds=5,
+        scale_down_delay_seconds=1800,
+    )  # fmt: skip
     api.wait_ready(ident, 1)
+    time.sleep(3)
     url = f"{product.url}/v2/users/me/deployments/{ident}/outputs"
     body = {"inputs": [{"data": {"text": {"raw": "step"}}}]}
     stop = threading.Event()
@@ -144,16 +150,7 @@ def load_step(api: Api, product: Product, ident: str) -> dict[str, float]:
             thread.join()
     marks = json.loads(product.django(MARKS.format(slug=ident, started=started)).splitlines()[-1])
     could, want, up, ready = (mark - started for mark in marks)
-    # Back to one replica, quiet, for the next step.
-    api.cli("deployment", "update", ident, "--max-replicas", "1")
-    api.wait_ready(ident, 1)
-    deadline = time.monotonic() + 60
-    while len((api.deployment(ident) or {}).get("replicas", [])) > 1:
-        if time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
-    api.cli("deployment", "update", ident, "--max-replicas", "2")
-    time.sleep(8)  # the 5 s traffic history forgets the load
+    api.delete_and_wait(ident)
     return {"could": could, "want": want, "up": up, "ready": ready}
 
 
@@ -185,16 +182,8 @@ def main() -> int:
         config = slow / "config.yaml"
         config.write_text(config.read_text().replace("id: noop", "id: slow"))
         api.cli("model", "upload", str(slow))
-        api.deploy(
-            "step", "slow", "bench", "cpu", min_replicas=1, max_replicas=2,
-            target_concurrency=4, scale_up_delay_seconds=STEP_DELAY,
-            traffic_history_seconds=5, scale_down_delay_seconds=1800,
-        )  # fmt: skip
-        api.wait_ready("step", 1)
-        time.sleep(8)
         steps = [load_step(api, product, "step") for _ in range(args.steps)]
         print("[bench] load steps done", flush=True)
-        api.delete_and_wait("step")
         api.deploy("react", "noop", "bench", "cpu", min_replicas=1, max_replicas=1)
         api.wait_ready("react", 1)
         time.sleep(2)  # the watcher lists nodes every 10 s: let it subscribe to this one

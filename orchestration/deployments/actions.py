@@ -81,11 +81,18 @@ def _claim_kick() -> bool:
         return True
 
 
-def request_cold_start(deployment_id: int) -> None:
+def request_cold_start(deployment_id: int) -> bool:
     """A request waits at zero replicas: want one, say why, and queue a reconcile.
 
     Called by the predict router; only the first waiting request raises the count.
+    False when the deployment is gone or being deleted: nothing will start.
     """
+    if (
+        not Deployment.objects.filter(pk=deployment_id)
+        .exclude(status=DeploymentStatus.DELETING)
+        .exists()
+    ):
+        return False
     with transaction.atomic():
         claimed = Deployment.objects.filter(pk=deployment_id, desired_replicas=0).update(
             desired_replicas=1
@@ -104,6 +111,7 @@ def request_cold_start(deployment_id: int) -> None:
             )
         # Also when already wanted: a replica may have failed; reconcile is idempotent.
         request_reconcile(deployment_id)
+    return True
 
 
 def _check_autoscale(config: dict) -> None:

@@ -23,7 +23,8 @@ V = TypeVar("V")
 
 class RefreshingCache(Generic[K, V]):
     """`ttl` in seconds, or a function returning it (a setting read each time); 0 or less
-    turns caching off: every get waits for its own load."""
+    turns caching off: every get waits for its own load. An entry is served stale for at
+    most another ttl; older, its get waits for the load."""
 
     def __init__(self, ttl: float | Callable[[], float]) -> None:
         self._ttl = ttl if callable(ttl) else (lambda: ttl)
@@ -40,9 +41,14 @@ class RefreshingCache(Generic[K, V]):
             return await load()
         entry = self._entries.get(key)
         if entry is not None and not fresh:
-            if entry[0] < time.monotonic():
+            expired_for = time.monotonic() - entry[0]
+            if expired_for <= 0:
+                return entry[1]
+            if expired_for <= ttl:
                 self._start_load(key, load, ttl)
-            return entry[1]
+                return entry[1]
+            # Unused for a while (a key in steady use is reloaded every ttl): the answer
+            # may be long wrong (a deployment deleted and made again under its name).
         return await asyncio.shield(self._start_load(key, load, ttl))
 
     def forget(self, key: K | None = None) -> None:

@@ -209,7 +209,8 @@ class Router:
             backends = await self.backends(deployment_id, refresh=True)
             if backends:
                 return backends
-            await _request_replica(deployment_id)
+            if not await _request_replica(deployment_id):
+                raise NoReplica("this deployment is being deleted", deploying=False)
         started = time.monotonic()
         deadline = started + settings.COLD_START_TIMEOUT
         while time.monotonic() < deadline:
@@ -256,11 +257,11 @@ def _load_ready(deployment_id: int) -> list[Backend]:
 
 
 @sync_to_async
-def _request_replica(deployment_id: int) -> None:
+def _request_replica(deployment_id: int) -> bool:
     _fresh_connection()
     from orchestration.deployments.actions import request_cold_start
 
-    request_cold_start(deployment_id)
+    return request_cold_start(deployment_id)
 
 
 @sync_to_async

@@ -126,3 +126,16 @@ def test_the_tick_queues_another_for_when_the_delay_ends(owner, world, due_claim
     _load(dep, later, 10, 12.0)
     [change] = autoscale.evaluate_all(later)
     assert change.before == 1 and change.after > 1
+
+
+@pytest.mark.django_db
+def test_a_cold_start_for_a_deployment_being_deleted_starts_nothing(owner, world):
+    from orchestration.deployments.actions import request_cold_start
+    from orchestration.deployments.models import Deployment, DeploymentStatus
+
+    dep = _deploy(owner, world, "gone", desired_replicas=0, min_replicas=0)
+    Deployment.objects.filter(pk=dep.pk).update(status=DeploymentStatus.DELETING)
+    assert request_cold_start(dep.pk) is False
+    assert request_cold_start(dep.pk + 1000) is False
+    dep.refresh_from_db()
+    assert dep.desired_replicas == 0

@@ -37,10 +37,10 @@ def test_concurrent_misses_share_one_load():
 
 def test_an_expired_entry_is_served_while_one_task_reloads_it():
     async def go():
-        cache, load = RefreshingCache(0.01), Loads()
+        cache, load = RefreshingCache(0.05), Loads()
         load.gate.set()
         assert await cache.get("k", load) == 1
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.06)
         load.gate.clear()
         # Expired: every caller gets the old value at once; one reload runs behind them.
         assert [await cache.get("k", load) for _ in range(10)] == [1] * 10
@@ -48,6 +48,17 @@ def test_an_expired_entry_is_served_while_one_task_reloads_it():
         assert load.calls == 2
         load.gate.set()
         await asyncio.sleep(0.001)
+        assert await cache.get("k", load) == 2
+
+    asyncio.run(go())
+
+
+def test_an_entry_long_expired_is_not_served_stale():
+    async def go():
+        cache, load = RefreshingCache(0.01), Loads()
+        load.gate.set()
+        assert await cache.get("k", load) == 1
+        await asyncio.sleep(0.03)  # past ttl + ttl: unused that long, it may be wrong
         assert await cache.get("k", load) == 2
 
     asyncio.run(go())
@@ -72,10 +83,10 @@ def test_fresh_waits_and_forget_drops_an_answer_that_was_under_way():
 
 def test_a_failed_load_reaches_its_waiters_and_is_not_cached(caplog):
     async def go():
-        cache, load = RefreshingCache(0.01), Loads()
+        cache, load = RefreshingCache(0.05), Loads()
         load.gate.set()
         await cache.get("k", load)
-        await asyncio.sleep(0.02)
+        await asyncio.sleep(0.06)
         load.fail = RuntimeError("database down")
         assert await cache.get("k", load) == 1  # stale, while the reload fails behind it
         await asyncio.sleep(0.001)
