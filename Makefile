@@ -20,7 +20,7 @@ base-image:
 bench:  ## Router vs replica vs bare limit with wrk, then HTTP vs gRPC client loops
 	.venv/bin/python bench/predict_wrk.py
 
-bench-reaction:  ## Killed replica -> replacement ready, with and without the events watcher
+bench-reaction:  ## A load step -> second replica ready; a killed replica -> replacement ready
 	.venv/bin/python bench/reaction.py
 
 soak:  ## Start the product as `make run` does and drive mixed use (MINUTES=30)
