@@ -25,3 +25,8 @@ AUTOSCALE_DEFAULTS = {
     "scale_to_zero_delay_seconds": 1800,
     "target_concurrency": 4,
 }
+
+# Connecting to a replica at its container address on this host's bridge takes
+# microseconds or never succeeds (a dead container's address waits about 3 s for ARP to
+# give up): the router and the health probes stop trying after this long.
+BRIDGE_CONNECT_TIMEOUT = 0.5

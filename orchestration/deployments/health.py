@@ -8,6 +8,7 @@ import httpx
 from django.conf import settings
 
 from orchestration import docker_engine
+from orchestration.constants import BRIDGE_CONNECT_TIMEOUT
 
 ALIVE_STATUSES = ("running", "created", "restarting")
 
@@ -49,15 +50,14 @@ def answers_at(address: str, *, timeout: float = 0.25) -> bool:
         return False
 
 
-# A container address on this host's bridge connects in microseconds or never (a dead
-# container's address waits for ARP to give up, about 3 s).
-BRIDGE_CONNECT_TIMEOUT = 0.5
+def _timeout(seconds: float, on_bridge: bool) -> httpx.Timeout:
+    return httpx.Timeout(seconds, connect=BRIDGE_CONNECT_TIMEOUT if on_bridge else seconds)
 
 
 def healthy(address: str, *, on_bridge: bool = False) -> bool:
     if not address:
         return False
-    timeout = httpx.Timeout(3.0, connect=BRIDGE_CONNECT_TIMEOUT if on_bridge else 3.0)
+    timeout = _timeout(3.0, on_bridge)
     for _ in range(2):
         try:
             response = httpx.get(f"http://{address}/healthz", timeout=timeout)
@@ -72,7 +72,7 @@ def healthy(address: str, *, on_bridge: bool = False) -> bool:
 def wait_drained(address: str, *, on_bridge: bool = False) -> None:
     """Until the runner has no request in flight, for at most REPLICA_DRAIN_GRACE."""
     deadline = time.monotonic() + settings.REPLICA_DRAIN_GRACE
-    timeout = httpx.Timeout(2.0, connect=BRIDGE_CONNECT_TIMEOUT if on_bridge else 2.0)
+    timeout = _timeout(2.0, on_bridge)
     while address and time.monotonic() < deadline:
         try:
             in_flight = (

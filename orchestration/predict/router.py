@@ -20,6 +20,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from orchestration import jsonsafe
+from orchestration.constants import BRIDGE_CONNECT_TIMEOUT
 from orchestration.predict import traffic
 from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
@@ -28,9 +29,6 @@ from orchestration.predict.upstream import UpstreamError, UpstreamPool
 log = logging.getLogger(__name__)
 
 
-# A connect on this host's bridge takes microseconds; a dead container's address never
-# answers (ARP gives up after about 3 s), so waiting longer only delays the retry.
-BRIDGE_CONNECT_TIMEOUT = 0.5
 REMOTE_CONNECT_TIMEOUT = 2.0
 # A replica that refused a connection is left out of picks this long (unless it is the
 # only one), so the requests behind the failed one do not each wait on it while the
