@@ -20,7 +20,6 @@ from django.db.models import (
     Case,
     F,
     FloatField,
-    Func,
     Max,
     Min,
     OuterRef,
@@ -48,6 +47,7 @@ from orchestration.autoscaling.policy import (
     traffic_lookback_seconds,
 )
 from orchestration.deployments import routing_state
+from orchestration.deployments.expressions import Epoch
 from orchestration.deployments.models import (
     AUTOSCALE_DEFAULTS,
     Deployment,
@@ -64,48 +64,6 @@ DUE_SLACK = 0.25
 DUE_MARGIN = 0.05
 _due_lock = threading.Lock()
 _due_at = 0.0
-
-
-class Epoch(Func):
-    """Seconds since 1970 as a float, computed by the database.
-
-    Parsing tens of thousands of timestamps in Python costs more than the whole tick.
-    """
-
-    output_field = FloatField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        return self.as_sql(compiler, connection, template="EXTRACT(EPOCH FROM %(expressions)s)")
-
-    def as_sqlite(self, compiler, connection, **extra):
-        return self.as_sql(
-            compiler, connection, template="((julianday(%(expressions)s) - 2440587.5) * 86400.0)"
-        )
-
-
-class BucketEnd(Func):
-    """`buckets.bucket_end` of a timestamp (5-second buckets), computed by the database.
-
-    Summing per bucket in SQL sends one row per deployment and bucket instead of one per
-    sample and web process, and spares Python the per-sample arithmetic.
-    """
-
-    output_field = FloatField()
-
-    def as_postgresql(self, compiler, connection, **extra):
-        # date_part is double precision; EXTRACT is numeric (PostgreSQL 14+), several times
-        # slower over a tick's hundreds of thousands of rows.
-        template = (
-            "(CEIL(ROUND(date_part('epoch', %(expressions)s) * 1000.0)"
-            f" / {BUCKET_SECONDS * 1000}) * {BUCKET_SECONDS})"
-        )
-        return self.as_sql(compiler, connection, template=template, **extra)
-
-    def as_sqlite(self, compiler, connection, **extra):
-        x = f"(ROUND((julianday(%(expressions)s) - 2440587.5) * 86400.0, 3) / {BUCKET_SECONDS})"
-        # SQLite may lack CEIL: integer part, plus one when there is a fraction.
-        template = f"((CAST({x} AS INTEGER) + ({x} > CAST({x} AS INTEGER))) * {BUCKET_SECONDS})"
-        return self.as_sql(compiler, connection, template=template, **extra)
 
 
 @dataclass(frozen=True)
@@ -178,6 +136,64 @@ def _summary(
     return TrafficSummary(average, False, now - earliest)
 
 
+# A sample's in-flight average, weighted by the part of a bucket its interval covers.
+WEIGHTED = (
+    F("in_flight") * Least(F("interval_seconds"), Value(BUCKET_SECONDS)) / Value(BUCKET_SECONDS)
+)
+# Up to this many distinct scaling timeframes get a sum column each; more join the
+# deployment to read each one's own timeframe per sample (about a third slower).
+TIMEFRAME_COLUMNS = 8
+
+
+def _traffic_aggregates(window, deployments, t_now: float) -> dict[int, tuple]:
+    """Per deployment, in one grouped query: (in-flight sum over its scaling timeframe,
+    newest busy bucket, oldest bucket).
+
+    `_summary` turns them into what `summarize` would read off the zero-filled point list
+    (600,000 points at 10,000 deployments otherwise). Timeframes of 0 read the latest
+    bucket instead (`_evaluate` fetches those few deployments' buckets).
+    """
+    bucket = F("bucket")
+    busy = Q(requests__gt=0) | Q(in_flight__gt=0, interval_seconds__gt=0)
+    timeframes = sorted({float(c.traffic_history_seconds) for *_, c in deployments})
+    if len(timeframes) <= TIMEFRAME_COLUMNS:
+        # Each constant alone on its side of the comparison: `constant - column` would
+        # be numeric arithmetic on every row in PostgreSQL.
+        windows = [
+            GreaterThan(bucket, Value(t_now + EPS - timeframe, output_field=FloatField()))
+            for timeframe in timeframes
+        ]
+    else:
+        windows = [
+            GreaterThan(
+                bucket + F("deployment__traffic_history_seconds"),
+                Value(t_now + EPS, output_field=FloatField()),
+            )
+        ]
+    sums = {
+        f"total{i}": Sum(WEIGHTED, filter=in_window, output_field=FloatField())
+        for i, in_window in enumerate(windows)
+    }
+    column = {timeframe: i for i, timeframe in enumerate(timeframes)} if len(windows) > 1 else {}
+    timeframe_of = {pk: float(c.traffic_history_seconds) for pk, _, _, c in deployments}
+    aggregates = {}
+    for deployment_id, newest_busy, oldest, *totals in (
+        window.values("deployment_id")
+        .annotate(
+            newest_busy=Max(bucket, filter=busy),
+            oldest=Min(bucket),
+            **sums,
+        )
+        .order_by()
+        .values_list("deployment_id", "newest_busy", "oldest", *sums)
+    ):
+        timeframe = timeframe_of.get(deployment_id)
+        if timeframe is not None:
+            total = totals[column.get(timeframe, 0)]
+            aggregates[deployment_id] = (total or 0.0, newest_busy, oldest)
+    return aggregates
+
+
 @dataclass(frozen=True)
 class Tick:
     changed: list[int]  # deployments whose replica count changed
@@ -193,113 +209,87 @@ def evaluate_all(now: datetime | None = None) -> list[Change]:
 def _evaluate(now: datetime | None) -> tuple[list[Change], float | None]:
     now = now or timezone.now()
     t_now = now.timestamp()
-    deployments = list(
-        Deployment.objects.exclude(status=DeploymentStatus.DELETING)
-        .exclude(model_version__build_status="failed")
-        .only("pk", "created_at", "desired_replicas", *AUTOSCALE_DEFAULTS)
+    # Plain tuples with the database's epoch floats: at 10,000 deployments, model
+    # instances, timezone-aware datetimes and lists of ids sent back as `IN (...)`
+    # parameters each cost more than the grouped query itself.
+    active = Deployment.objects.exclude(status=DeploymentStatus.DELETING).exclude(
+        model_version__build_status="failed"
     )
+    fields = tuple(AUTOSCALE_DEFAULTS)
+    # Most deployments share their settings: one object (and lookback) per distinct set.
+    shared: dict[tuple, tuple[AutoscaleSettings, float]] = {}
+    deployments = []
+    for pk, created, current, *values in (
+        active.annotate(created=Epoch("created_at"))
+        .order_by()
+        .values_list("pk", "created", "desired_replicas", *fields)
+    ):
+        key = tuple(values)
+        if key not in shared:
+            config = AutoscaleSettings(**dict(zip(fields, values, strict=True)))
+            shared[key] = (config, traffic_lookback_seconds(config))
+        config, lookback = shared[key]
+        deployments.append((pk, max(created, t_now - lookback), current, config))
     if not deployments:
         return [], None
-    configs = {d.pk: settings_of(d) for d in deployments}
-    traffic_span = max(traffic_lookback_seconds(s) for s in configs.values())
-    history_span = max(history_lookback_seconds(s) for s in configs.values())
+    traffic_span = max(lookback for _, lookback in shared.values())
+    history_span = max(history_lookback_seconds(config) for config, _ in shared.values())
     traffic_cutoff = now - timedelta(seconds=traffic_span)
     history_cutoff = now - timedelta(seconds=history_span)
 
-    # Per deployment, in one grouped query: the in-flight sum over its scaling timeframe,
-    # the newest busy bucket and the oldest bucket; `_summary` turns them into what
-    # `summarize` would read off the zero-filled point list (600,000 points at 10,000
-    # deployments otherwise). A timeframe of 0 reads the latest bucket: those few get
-    # their buckets (`zero_timeframe`).
-    bucket = BucketEnd("at")
-    weighted = (
-        F("in_flight") * Least(F("interval_seconds"), Value(BUCKET_SECONDS)) / Value(BUCKET_SECONDS)
-    )
-    in_window = GreaterThan(bucket, Value(t_now + EPS) - F("deployment__traffic_history_seconds"))
-    busy = Q(requests__gt=0) | Q(in_flight__gt=0, interval_seconds__gt=0)
     window = TrafficSample.objects.filter(at__gt=traffic_cutoff, at__lte=now)
-    aggregates = {
-        deployment_id: (total or 0.0, newest_busy, oldest)
-        for deployment_id, total, newest_busy, oldest in window.values("deployment_id")
-        .annotate(
-            total=Sum(
-                Case(When(in_window, then=weighted), default=Value(0.0)),
-                output_field=FloatField(),
-            ),
-            newest_busy=Max(Case(When(busy, then=bucket), default=None)),
-            oldest=Min(bucket),
-        )
-        .order_by()
-        .values_list("deployment_id", "total", "newest_busy", "oldest")
-    }
-    zero_timeframe = [pk for pk, c in configs.items() if float(c.traffic_history_seconds) <= 0]
+    aggregates = _traffic_aggregates(window, deployments, t_now)
     samples: dict[int, list] = defaultdict(list)
-    for deployment_id, end, in_flight, requests in (
-        window.filter(deployment_id__in=zero_timeframe)
-        .values_list("deployment_id", bucket)
-        .annotate(in_flight=Sum(weighted, output_field=FloatField()), requests=Sum("requests"))
-        .order_by()
-    ):
-        samples[deployment_id].append((end, in_flight, requests))
+    if any(float(c.traffic_history_seconds) <= 0 for *_, c in deployments):
+        for deployment_id, end, in_flight, requests in (
+            window.filter(deployment__traffic_history_seconds__lte=0)
+            .values_list("deployment_id", "bucket")
+            .annotate(in_flight=Sum(WEIGHTED, output_field=FloatField()), requests=Sum("requests"))
+            .order_by()
+        ):
+            samples[deployment_id].append((end, in_flight, requests))
 
-    # The decision just before the window closes it, however old: fetch it per deployment.
+    # The decisions in the history window, and the one just before it, however old (it
+    # closes the window): one query, the latter found per deployment through its index.
     previous = ScalingDecision.objects.filter(
         deployment=OuterRef("pk"), at__lt=history_cutoff
     ).order_by("-at", "-pk")
-    previous_ids = [
-        pk
-        for pk in Deployment.objects.filter(pk__in=configs)
-        .annotate(prev=Subquery(previous.values("pk")[:1]))
-        .values_list("prev", flat=True)
-        if pk
-    ]
+    previous_ids = active.annotate(prev=Subquery(previous.values("pk")[:1])).values("prev")
     history: dict[int, list[Decision]] = defaultdict(list)
     for deployment_id, at, wanted, applied, reason in (
         ScalingDecision.objects.filter(Q(at__gte=history_cutoff) | Q(pk__in=previous_ids))
-        .filter(deployment_id__in=configs)
+        .annotate(epoch=Epoch("at"))
         .order_by("at", "pk")
-        .values_list("deployment_id", "at", "wanted", "applied", "reason")
+        .values_list("deployment_id", "epoch", "wanted", "applied", "reason")
     ):
-        history[deployment_id].append(Decision(at.timestamp(), wanted, applied, reason))
+        history[deployment_id].append(Decision(at, wanted, applied, reason))
 
     grid_counts: dict[tuple[float, float], int] = {}
-    new_rows: list[ScalingDecision] = []
+    new_rows: list[tuple[int, int, int, str]] = []
     changes: list[Change] = []
     due: list[float] = []
-    for deployment in deployments:
-        config = configs[deployment.pk]
-        start = max(deployment.created_at.timestamp(), t_now - traffic_lookback_seconds(config))
+    for pk, start, current, config in deployments:
         if float(config.traffic_history_seconds) <= 0:
             traffic = bucketed(
-                samples.get(deployment.pk, ()),
+                samples.get(pk, ()),
                 start=start,
                 now=t_now,
                 dense_from=t_now - float(config.traffic_history_seconds) - BUCKET_SECONDS,
             )
             summary = summarize(config, t_now, traffic)
         else:
-            summary = _summary(config, t_now, start, aggregates.get(deployment.pk), grid_counts)
-        past = history.get(deployment.pk, [])
-        current = deployment.desired_replicas
+            summary = _summary(config, t_now, start, aggregates.get(pk), grid_counts)
+        past = history.get(pk, [])
         decision = decide(config, t_now, current, (), past, summary=summary)
         last = past[-1] if past else None
         if last is None or (last.wanted, last.applied) != (decision.wanted, decision.applied):
-            new_rows.append(
-                ScalingDecision(
-                    deployment_id=deployment.pk,
-                    at=now,
-                    wanted=decision.wanted,
-                    applied=decision.applied,
-                    reason=decision.reason[:300],
-                )
-            )
+            new_rows.append((pk, decision.wanted, decision.applied, decision.reason))
         if decision.applied != current:
-            changes.append(Change(deployment.pk, current, decision.applied, decision.reason))
+            changes.append(Change(pk, current, decision.applied, decision.reason))
         if decision.acts_in is not None:
             due.append(decision.acts_in)
 
-    if new_rows:
-        ScalingDecision.objects.bulk_create(new_rows, batch_size=500)
+    ScalingDecision.objects.record_many(now, new_rows)
     applied = _apply(changes)
     return [c for c in changes if c.deployment_id in applied], min(due, default=None)
 

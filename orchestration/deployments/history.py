@@ -30,7 +30,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
 from orchestration.autoscaling.policy import Decision, TrafficPoint
-from orchestration.deployments.autoscale import Epoch
+from orchestration.deployments.expressions import Epoch
 from orchestration.deployments.models import (
     Deployment,
     Replica,

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from django.conf import settings
 from django.core.validators import MinValueValidator
-from django.db import models
+from django.db import connections, models
 from django.db.models import Count, F, Q
 from django.urls import reverse
 from django.utils import timezone
@@ -13,6 +15,7 @@ from orchestration.catalog.models import Model, ModelVersion
 from orchestration.clusters.models import SLUG_PATTERN, slug_validator
 from orchestration.constants import AUTOSCALE_DEFAULTS
 from orchestration.db import OwnedQuerySet
+from orchestration.deployments.expressions import BucketEnd
 from orchestration.nodepools.models import Node, Nodepool
 
 
@@ -305,6 +308,11 @@ class TrafficSample(models.Model):
     interval_seconds = models.FloatField()
     requests = models.PositiveIntegerField()
     in_flight = models.FloatField(help_text="Average in-flight requests over the interval.")
+    # `buckets.bucket_end(at)`, kept by the database: the autoscale tick groups hundreds
+    # of thousands of samples by it, and computing it per row there cost most of the tick.
+    bucket = models.GeneratedField(
+        expression=BucketEnd("at"), output_field=models.FloatField(), db_persist=True
+    )
 
     class Meta:
         ordering = ["at"]
@@ -312,6 +320,45 @@ class TrafficSample(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%H:%M:%S} {self.requests} req, {self.in_flight:.1f} in flight"
+
+
+class ScalingDecisionQuerySet(models.QuerySet):
+    def record_many(self, at, rows) -> int:
+        """Insert decisions taken at one moment: (deployment id, wanted, applied, reason).
+
+        Plain tuples, and on PostgreSQL one COPY: `bulk_create` builds and prepares a model
+        instance per row, and at 10,000 deployments its INSERTs (or an executemany) cost
+        the autoscale tick 0.4-0.5 s where COPY takes 0.07 s.
+        """
+        connection = connections[self.db]
+        meta = self.model._meta
+        limit = meta.get_field("reason").max_length
+        values = [
+            (deployment_id, at, wanted, applied, 0, reason[:limit])
+            for deployment_id, wanted, applied, reason in rows
+        ]
+        if not values:
+            return 0
+        qn = connection.ops.quote_name
+        names = ("deployment", "at", "wanted", "applied", "ready", "reason")
+        columns = ", ".join(qn(meta.get_field(name).column) for name in names)
+        table = qn(meta.db_table)
+        with connection.cursor() as cursor:
+            if connection.vendor == "postgresql":
+                sql = f"COPY {table} ({columns}) FROM STDIN"
+                # A debug cursor (tests, the benchmark's query count) logs it as a query.
+                logged = getattr(cursor, "debug_sql", None)
+                with logged(sql) if logged else nullcontext(), cursor.cursor.copy(sql) as copy:
+                    for row in values:
+                        copy.write_row(row)
+            else:
+                stamp = connection.ops.adapt_datetimefield_value(at)
+                marks = ", ".join(["%s"] * len(names))
+                cursor.executemany(
+                    f"INSERT INTO {table} ({columns}) VALUES ({marks})",  # noqa: S608 - names from _meta
+                    [(row[0], stamp, *row[2:]) for row in values],
+                )
+        return len(values)
 
 
 class ScalingDecision(models.Model):
@@ -323,6 +370,8 @@ class ScalingDecision(models.Model):
     applied = models.PositiveIntegerField()
     ready = models.PositiveIntegerField(default=0)
     reason = models.CharField(max_length=300)
+
+    objects = ScalingDecisionQuerySet.as_manager()
 
     class Meta:
         ordering = ["at"]

@@ -4,12 +4,14 @@ import random
 from collections import defaultdict
 from datetime import timedelta
 
+import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
 from orchestration.autoscaling.policy import decide, traffic_lookback_seconds
+from orchestration.deployments import autoscale
 from orchestration.deployments.autoscale import bucketed, evaluate_all, settings_of
 from orchestration.deployments.models import Deployment, ScalingDecision, TrafficSample
 from tests.autoscale_loop.test_loop import _deploy, _load, world  # noqa: F401
@@ -36,7 +38,15 @@ def _reference(dep, now):
     return decide(config, t_now, dep.desired_replicas, traffic, [])
 
 
-def test_sql_summary_decides_like_the_point_list(owner, world):  # noqa: F811
+@pytest.mark.parametrize("timeframe_columns", [8, 1], ids=["sum-per-timeframe", "joined"])
+def test_sql_summary_decides_like_the_point_list(
+    owner,
+    world,  # noqa: F811
+    monkeypatch,
+    timeframe_columns,
+):
+    # Four distinct timeframes: a sum column each, or (over the limit) the joined form.
+    monkeypatch.setattr(autoscale, "TIMEFRAME_COLUMNS", timeframe_columns)
     rng = random.Random(14)
     now = timezone.now()
     deps = []
@@ -96,3 +106,22 @@ def test_tick_queries_do_not_grow_with_deployments(owner, world):  # noqa: F811
         _load(_deploy(owner, world, f"many{i}", traffic_history_seconds=60), now, 120, 9.0)
     # One more decision round over twelve deployments, same queries (new decisions again).
     assert _tick_queries(now + timedelta(seconds=1)) == small
+
+
+def test_traffic_bucket_is_kept_by_the_database(owner, world):  # noqa: F811
+    """The generated column agrees with `bucket_end` (the one rule), boundaries included."""
+    dep = _deploy(owner, world, "bucket")
+    base = timezone.now().replace(microsecond=0)
+    offsets = [0, 0.0004, 0.0006, 0.5, 4.9995, 5.0, 5.0004, 7.25]
+    TrafficSample.objects.bulk_create(
+        TrafficSample(
+            deployment=dep,
+            at=base + timedelta(seconds=x),
+            interval_seconds=5,
+            requests=1,
+            in_flight=1.0,
+        )
+        for x in offsets
+    )
+    for sample in TrafficSample.objects.filter(deployment=dep):
+        assert sample.bucket == bucket_end(sample.at.timestamp()), sample.at
