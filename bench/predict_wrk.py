@@ -2,6 +2,8 @@
 
 Run: .venv/bin/python bench/predict_wrk.py [--seconds 8] [--connections 1,16,64]
 (needs a Docker engine; installs Debian's wrk when missing and run as root).
+With RAY_VENV=/path/to/a/virtualenv where `ray[serve]` imports (e.g.
+`RAY_VENV=/opt/ray-venv make bench`), it adds a Ray Serve row; without it, it says so.
 
 It starts the product exactly as `make run` does (bench/soak.py's Product, N web workers
 where N is the number of cores) in a throwaway state folder, deploys examples/noop with one
@@ -13,6 +15,10 @@ environment, and measures with wrk, on the same machine:
 - replica direct: the replica's runner at the address the router uses (its container
   address on this host's bridge), and at its published port (through Docker's proxy);
 - routed, 1 web worker and N web workers;
+- Ray Serve HTTP proxy, when RAY_VENV is set: bench/ray_serve_app.py run by that
+  virtualenv's python, a local Ray of 2 CPUs with one no-op replica of 1 CPU behind Serve's
+  HTTP proxy, answering the bare server's JSON (Ray's idle processes take about a tenth of
+  a core while it is up, beside every row);
 - then HTTP and gRPC side by side from the same kind of Python client loop
   (bench/client_loop.py: httpx, clarifai-grpc's stub, the clarifai SDK), since no C load
   generator for Clarifai's gRPC is packaged here: their ratio compares the transports.
@@ -28,10 +34,12 @@ Rate limits are off for the run (they are tested apart).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -46,6 +54,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench.soak import ROOT, Api, Product, free_port  # noqa: E402
 
 BODY = {"inputs": [{"data": {"text": {"raw": "hello world"}}}]}
+RAY_ROW = "Ray Serve HTTP proxy"
+RAY_SKIPPED = "Ray Serve: skipped (set RAY_VENV to a virtualenv where ray[serve] imports)"
 BARE_SERVER = r"""
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -120,6 +130,64 @@ def run_wrk(wrk: str, url: str, body: dict, key: str | None, conns: int, seconds
         "errors": int(errors.group(1)) if errors else 0,
         "socket_errors": socket_errors.group(1) if socket_errors else "",
     }
+
+
+def ray_python() -> tuple[str | None, str]:
+    """$RAY_VENV's python if `import ray.serve` works there: (python, ""), or (None, a
+    note saying why the Ray Serve row is skipped)."""
+    venv = os.environ.get("RAY_VENV", "")
+    if not venv:
+        return None, RAY_SKIPPED
+    python = str(Path(venv) / "bin" / "python")
+    try:
+        done = subprocess.run(
+            [python, "-c", "import ray.serve"],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return None, f"Ray Serve: skipped (RAY_VENV={venv}: cannot run {python}: {error})"
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit status {done.returncode}"]
+        return None, f"Ray Serve: skipped (RAY_VENV={venv}: import ray.serve failed: {lines[-1]})"
+    return python, ""
+
+
+def start_ray_serve(python: str, port: int, log: Path) -> subprocess.Popen:
+    """bench/ray_serve_app.py on `port`, in its own process group, its output in `log`."""
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [python, str(ROOT / "bench" / "ray_serve_app.py"), str(port)],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+
+
+def wait_ray_serve(proc: subprocess.Popen, url: str, log: Path, timeout: float = 180) -> str:
+    """Waits for the Ray Serve route to answer BODY with 200: "" then, or why not."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.post(url, json=BODY, timeout=5).status_code == 200:
+                return ""
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    # The log goes with the state folder: its last lines go into the note.
+    tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
+    if proc.poll() is not None:
+        return f"exited with status {proc.returncode}: {tail}"
+    return f"did not answer within {timeout:.0f} s: {tail}"
+
+
+def stop_ray_serve(proc: subprocess.Popen) -> None:
+    """SIGTERM to the script alone, as it shuts Serve and Ray down in order itself, then
+    SIGKILL to whatever is left of its process group."""
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=60)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 LOOP_ROWS = {
@@ -245,8 +313,18 @@ def main() -> int:
     env = {"PREDICT_RATE_LIMIT": "0", "WEB_CONCURRENCY": str(cores), "LOG_LEVEL": "WARNING"}
     product = Product(var_dir, env=env)
     side = None
+    ray_proc = None
+    ray_python_path, ray_note = ray_python()
     rows: dict[str, dict[int, dict]] = {}
     try:
+        if ray_python_path:
+            # Started now, to come up (tens of seconds) while the product does.
+            ray_port = free_port()
+            ray_log = var_dir / "ray-serve.log"
+            ray_proc = start_ray_serve(ray_python_path, ray_port, ray_log)
+            print(f"[bench] starting Ray Serve with {ray_python_path}", flush=True)
+        else:
+            print(f"[bench] {ray_note}", flush=True)
         print(f"[bench] starting the product (state in {var_dir})", flush=True)
         product.start()
         api = Api(product, product.issue_key())
@@ -273,6 +351,16 @@ def main() -> int:
             ("routed, 1 web worker", f"http://127.0.0.1:{side_port}{path}", api.key),
             (f"routed, {cores} web workers", f"{product.url}{path}", api.key),
         ]
+        if ray_proc is not None:
+            ray_url = f"http://127.0.0.1:{ray_port}/"
+            why = wait_ray_serve(ray_proc, ray_url, ray_log)
+            if why:
+                ray_note = f"Ray Serve: skipped (bench/ray_serve_app.py {why})"
+                print(f"[bench] {ray_note}", flush=True)
+                stop_ray_serve(ray_proc)
+                ray_proc = None
+            else:
+                targets.append((RAY_ROW, ray_url, None))
         for _, url, key in targets:
             if key:
                 warm = httpx.post(url, json=BODY, headers={"Authorization": f"Key {key}"})
@@ -299,6 +387,8 @@ def main() -> int:
         bare.kill()
         if side is not None:
             side.terminate()
+        if ray_proc is not None:
+            stop_ray_serve(ray_proc)
         product.stop()
         subprocess.run(["rm", "-rf", str(var_dir)], check=False)
 
@@ -310,7 +400,7 @@ def main() -> int:
     print_rows(rows, conns)
     print_spread(rows, conns)
     direct = rows["replica direct"]
-    for name in [n for n in rows if n.startswith(("routed", "replica,"))]:
+    for name in [n for n in rows if n.startswith(("routed", "replica,")) or n == RAY_ROW]:
         ratios = ", ".join(
             f"c={c}: {rows[name][c]['rps'] / direct[c]['rps']:.2f}x rps, "
             f"+{rows[name][c]['p50'] - direct[c]['p50']:.2f} ms p50, "
@@ -318,6 +408,8 @@ def main() -> int:
             for c in conns
         )
         print(f"{name} / replica direct: {ratios}")
+    if ray_note:
+        print(ray_note)
     loop_conns = [c for c in conns if c <= 16]
     print(
         "\nHTTP and gRPC from Python client loops (1 web worker, 1 gRPC process), "

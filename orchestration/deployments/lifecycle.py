@@ -69,6 +69,7 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
     node = replica.node
     version = replica.model_version
     deployment = replica.deployment
+    cpu = version.requested_cpu()
     try:
         ensure_image(node, version.image)
         container = docker_engine.run_replica(
@@ -81,9 +82,10 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
                 LABEL_REPLICA: str(replica.pk),
                 LABEL_VERSION: version.version_id,
             },
-            cpu=version.requested_cpu(),
+            cpu=cpu,
             memory_bytes=version.requested_memory(),
             env={"MODEL_CONCURRENCY": str(max(1, deployment.target_concurrency))},
+            start_cpu=settings.REPLICA_START_CPU,
         )
     except docker_engine.EngineUnreachable as exc:
         # Give the claim back so the retry (or another worker) can place it again.
@@ -106,6 +108,13 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
         return None
 
     error = health.wait_until_ready(node.engine_url, container.id, address)
+    if not error and cpu < settings.REPLICA_START_CPU:
+        # The start-up boost ends before anyone is routed to it: a replica that serves
+        # runs within the CPU its placement counted.
+        try:
+            docker_engine.limit_cpu(node.engine_url, container.id, cpu)
+        except docker_engine.EngineError as exc:
+            error = f"could not set the container's CPU limit after its start: {exc}"
     if error:
         logs = docker_engine.container_logs(node.engine_url, container.id, tail=30)
         docker_engine.stop_and_remove(node.engine_url, container.id, timeout=5)

@@ -165,7 +165,7 @@ def assert_locked_down(container: engine.ContainerInfo, cpu: float, memory: int)
 
     fmt = (
         "{{.HostConfig.ReadonlyRootfs}}|{{.HostConfig.CapDrop}}|{{.HostConfig.SecurityOpt}}|"
-        "{{.HostConfig.NanoCpus}}|{{.HostConfig.Memory}}|{{.HostConfig.PidsLimit}}|"
+        "{{.HostConfig.CpuQuota}}/{{.HostConfig.CpuPeriod}}|{{.HostConfig.Memory}}|{{.HostConfig.PidsLimit}}|"
         "{{.HostConfig.RestartPolicy.Name}}|{{len .Mounts}}|{{.Config.User}}|{{.HostConfig.Privileged}}"
     )
     inspected = docker_cli("inspect", "--format", fmt, container.id).stdout.strip().split("|")
@@ -173,7 +173,7 @@ def assert_locked_down(container: engine.ContainerInfo, cpu: float, memory: int)
         "true",
         "[ALL]",
         "[no-new-privileges]",
-        str(int(cpu * 1e9)),
+        f"{round(cpu * 100_000)}/100000",
         str(memory),
         "256",
         "no",
