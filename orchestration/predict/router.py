@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 from asgiref.sync import sync_to_async
@@ -85,6 +86,11 @@ class Router:
     _cold_start_locks: dict[int, asyncio.Lock] = field(default_factory=dict)
     _reconcile_asked: dict[int, float] = field(default_factory=dict)
     _ejected: dict[int, float] = field(default_factory=dict)
+    # Per deployment with a cold start waiting in this process: its loop and an event the
+    # change listener sets when a replica of it changes.
+    _wakeups: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Event]] = field(
+        default_factory=dict
+    )
 
     def __post_init__(self) -> None:
         self._ready = RefreshingCache(self.ttl)
@@ -107,6 +113,24 @@ class Router:
 
     def invalidate(self, deployment_id: int | None = None) -> None:
         self._ready.forget(deployment_id)
+
+    def wake(self, deployment_id: int | None = None) -> None:
+        """A replica changed: wake this process's cold-start waiters for the deployment
+        (all of them when None). Safe from any thread (the change listener's)."""
+        if deployment_id is None:
+            entries = list(self._wakeups.values())
+        else:
+            entries = [self._wakeups[deployment_id]] if deployment_id in self._wakeups else []
+        for loop, event in entries:
+            with suppress(RuntimeError):  # its loop has closed: nobody waits there
+                loop.call_soon_threadsafe(event.set)
+
+    def _wakeup(self, deployment_id: int) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        entry = self._wakeups.get(deployment_id)
+        if entry is None or entry[0] is not loop:
+            entry = self._wakeups[deployment_id] = (loop, asyncio.Event())
+        return entry[1]
 
     async def backends(self, deployment_id: int, *, refresh: bool = False) -> list[Backend]:
         """The ready replicas; past the TTL the last answer is used while one task
@@ -211,11 +235,15 @@ class Router:
                 raise NoReplica("this deployment is being deleted", deploying=False)
         started = time.monotonic()
         deadline = started + settings.COLD_START_TIMEOUT
+        woken = self._wakeup(deployment_id)
         while time.monotonic() < deadline:
-            # Briskly while a quick model is likely to come up (the start itself polls its
-            # health every 50 ms then), then easing off for slow loads; waiters in this
-            # process share each lookup.
-            await asyncio.sleep(0.05 if time.monotonic() - started < 5.0 else 0.25)
+            # Woken by the change listener the moment a replica turns ready (with Redis);
+            # else, and as a safety net, briskly while a quick model is likely to come
+            # up, then easing off for slow loads. Waiters in this process share lookups.
+            woken.clear()
+            with suppress(TimeoutError):
+                async with asyncio.timeout(0.05 if time.monotonic() - started < 5.0 else 0.25):
+                    await woken.wait()
             backends = await self.backends(deployment_id, refresh=True)
             if backends:
                 return backends
@@ -297,9 +325,11 @@ def start_change_listener() -> None:
                         resolve.forget_key(message["data"].decode())
                         continue
                     try:
-                        router.invalidate(int(message["data"]))
+                        deployment_id = int(message["data"])
                     except (TypeError, ValueError):
-                        router.invalidate()
+                        deployment_id = None
+                    router.invalidate(deployment_id)
+                    router.wake(deployment_id)
             except Exception as exc:  # noqa: BLE001 - keep listening; the TTL covers gaps
                 log.warning("routing change listener: %s", exc)
                 time.sleep(2)

@@ -38,7 +38,8 @@ def test_a_ready_replica_runs_within_its_own_cpu_limit(deployment, settings):
 
 
 class FakeEngine:
-    """The engine calls of a start, recorded; `limit_cpu` can be made to fail."""
+    """The engine calls of a start, recorded (with the replica's state at the limit
+    call); `limit_cpu` can be made to fail."""
 
     def __init__(self, limit_error: Exception | None = None):
         self.calls: list[tuple] = []
@@ -87,13 +88,13 @@ def fake_start(monkeypatch, owner, make_cluster, make_nodepool, make_node, make_
 
 
 @pytest.mark.django_db
-def test_the_boost_ends_before_the_replica_turns_ready(fake_start, settings):
+def test_the_boost_ends_once_the_replica_is_ready(fake_start, settings):
     settings.REPLICA_START_CPU = 1.0
     engine, replica = fake_start()
     lifecycle.start(replica.pk)
     replica.refresh_from_db()
     assert replica.state == ReplicaState.READY
-    assert engine.calls == [("run", 0.25, 1.0), ("limit", 0.25, ReplicaState.STARTING)]
+    assert engine.calls == [("run", 0.25, 1.0), ("limit", 0.25, ReplicaState.READY)]
 
 
 @pytest.mark.django_db
