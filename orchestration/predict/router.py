@@ -77,6 +77,11 @@ class NoReplica(Exception):
         self.deploying = deploying
 
 
+# Seconds between a cold start's lookups of its deployment's ready replicas when no
+# change notification wakes it: for the first 5 s, then after.
+COLD_POLL = (0.05, 0.25)
+
+
 @dataclass
 class Router:
     ttl: float = 2.0
@@ -241,8 +246,9 @@ class Router:
             # else, and as a safety net, briskly while a quick model is likely to come
             # up, then easing off for slow loads. Waiters in this process share lookups.
             woken.clear()
+            waited = time.monotonic() - started
             with suppress(TimeoutError):
-                async with asyncio.timeout(0.05 if time.monotonic() - started < 5.0 else 0.25):
+                async with asyncio.timeout(COLD_POLL[0] if waited < 5.0 else COLD_POLL[1]):
                     await woken.wait()
             backends = await self.backends(deployment_id, refresh=True)
             if backends:
