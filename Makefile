@@ -20,7 +20,7 @@ base-image:
 bench:  ## Router vs replica vs bare limit with wrk, then HTTP vs gRPC client loops
 	.venv/bin/python bench/predict_wrk.py
 
-bench-reaction:  ## A load step -> second replica ready; a killed replica -> replacement ready
+bench-reaction:  ## A load step -> 2nd replica ready; a killed replica -> replacement; a cold start vs a bare start
 	.venv/bin/python bench/reaction.py
 
 soak:  ## Start the product as `make run` does and drive mixed use (MINUTES=30)

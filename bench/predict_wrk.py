@@ -17,8 +17,9 @@ environment, and measures with wrk, on the same machine:
 - routed, 1 web worker and N web workers;
 - Ray Serve HTTP proxy, when RAY_VENV is set: bench/ray_serve_app.py run by that
   virtualenv's python, a local Ray of 2 CPUs with one no-op replica of 1 CPU behind Serve's
-  HTTP proxy, answering the bare server's JSON (Ray's idle processes take about a tenth of
-  a core while it is up, beside every row);
+  HTTP proxy, answering the bare server's JSON; in a phase of its own after the
+  interleaved rows (Ray's processes take a share of the cores while it is up, and beside
+  the other rows they slowed those, the router most);
 - then HTTP and gRPC side by side from the same kind of Python client loop
   (bench/client_loop.py: httpx, clarifai-grpc's stub, the clarifai SDK), since no C load
   generator for Clarifai's gRPC is packaged here: their ratio compares the transports.
@@ -317,13 +318,7 @@ def main() -> int:
     ray_python_path, ray_note = ray_python()
     rows: dict[str, dict[int, dict]] = {}
     try:
-        if ray_python_path:
-            # Started now, to come up (tens of seconds) while the product does.
-            ray_port = free_port()
-            ray_log = var_dir / "ray-serve.log"
-            ray_proc = start_ray_serve(ray_python_path, ray_port, ray_log)
-            print(f"[bench] starting Ray Serve with {ray_python_path}", flush=True)
-        else:
+        if not ray_python_path:
             print(f"[bench] {ray_note}", flush=True)
         print(f"[bench] starting the product (state in {var_dir})", flush=True)
         product.start()
@@ -351,16 +346,6 @@ def main() -> int:
             ("routed, 1 web worker", f"http://127.0.0.1:{side_port}{path}", api.key),
             (f"routed, {cores} web workers", f"{product.url}{path}", api.key),
         ]
-        if ray_proc is not None:
-            ray_url = f"http://127.0.0.1:{ray_port}/"
-            why = wait_ray_serve(ray_proc, ray_url, ray_log)
-            if why:
-                ray_note = f"Ray Serve: skipped (bench/ray_serve_app.py {why})"
-                print(f"[bench] {ray_note}", flush=True)
-                stop_ray_serve(ray_proc)
-                ray_proc = None
-            else:
-                targets.append((RAY_ROW, ray_url, None))
         for _, url, key in targets:
             if key:
                 warm = httpx.post(url, json=BODY, headers={"Authorization": f"Key {key}"})
@@ -374,6 +359,29 @@ def main() -> int:
                     cell = run_wrk(wrk, url, body, key, c, args.seconds)
                     runs[name].setdefault(c, []).append(cell)
             print(f"[bench] c={c} done", flush=True)
+        if ray_python_path:
+            # A phase of its own, after the interleaved rows: Ray's own processes (raylet,
+            # GCS, Serve's controller and proxy) take a share of the 2 cores while it is
+            # up, which slowed every other row (the Python router most) when it ran
+            # beside them. Ray's row is a peer for scale, not a ratio within the drift.
+            ray_port = free_port()
+            ray_log = var_dir / "ray-serve.log"
+            print(f"[bench] starting Ray Serve with {ray_python_path}", flush=True)
+            ray_proc = start_ray_serve(ray_python_path, ray_port, ray_log)
+            ray_url = f"http://127.0.0.1:{ray_port}/"
+            why = wait_ray_serve(ray_proc, ray_url, ray_log)
+            if why:
+                ray_note = f"Ray Serve: skipped (bench/ray_serve_app.py {why})"
+                print(f"[bench] {ray_note}", flush=True)
+            else:
+                for c in conns:
+                    runs[RAY_ROW] = runs.get(RAY_ROW, {})
+                    for _ in range(args.rounds):
+                        cell = run_wrk(wrk, ray_url, BODY, None, c, args.seconds)
+                        runs[RAY_ROW].setdefault(c, []).append(cell)
+                print("[bench] Ray Serve done", flush=True)
+            stop_ray_serve(ray_proc)
+            ray_proc = None
         rows = {name: {c: median_cell(r) for c, r in by.items()} for name, by in runs.items()}
         loops = client_loops(
             f"http://127.0.0.1:{side_port}",
