@@ -230,6 +230,14 @@ def cold_start(api: Api, product: Product, engine: docker.DockerClient, ident: s
     return took
 
 
+def print_times(rows: dict[str, list[float]]) -> None:
+    """A table of timed rows: median, max and each run, in seconds."""
+    print(f"{'row':38} | {'median':>7} | {'max':>7} | each")
+    for name, times in rows.items():
+        each = " ".join(f"{t:.2f}" for t in times)
+        print(f"{name:38} | {statistics.median(times):>7.2f} | {max(times):>7.2f} | {each}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--kills", type=int, default=3)
@@ -310,10 +318,7 @@ def main() -> int:
     print(f"\nreaction benchmark, {day}, {os.cpu_count()} cores")
     if all(rows.values()):
         print("kill -> replacement ready, seconds")
-        print(f"{'row':38} | {'median':>7} | {'max':>7} | each")
-        for name, times in rows.items():
-            each = " ".join(f"{t:.2f}" for t in times)
-            print(f"{name:38} | {statistics.median(times):>7.2f} | {max(times):>7.2f} | {each}")
+        print_times(rows)
         watcher, baseline = (statistics.median(times) for times in rows.values())
         print(f"watcher / periodic (median): {watcher / baseline:.2f}x; goal <= 3 s")
     print(
@@ -337,10 +342,7 @@ def main() -> int:
         )
     if colds["bare containers.run -> /healthz ready"]:
         print("\ncold start of examples/noop, interleaved rounds: seconds")
-        print(f"{'row':38} | {'median':>7} | {'max':>7} | each")
-        for name, times in colds.items():
-            each = " ".join(f"{t:.2f}" for t in times)
-            print(f"{name:38} | {statistics.median(times):>7.2f} | {max(times):>7.2f} | {each}")
+        print_times(colds)
         bare, cold = (statistics.median(times) for times in colds.values())
         print(f"cold / bare (median): {cold / bare:.2f}x; goal <= 1.3x")
     return 0

@@ -156,7 +156,8 @@ def _traffic_aggregates(window, deployments, t_now: float) -> dict[int, tuple]:
     bucket = F("bucket")
     busy = Q(requests__gt=0) | Q(in_flight__gt=0, interval_seconds__gt=0)
     timeframes = sorted({float(c.traffic_history_seconds) for *_, c in deployments})
-    if len(timeframes) <= TIMEFRAME_COLUMNS:
+    joined = len(timeframes) > TIMEFRAME_COLUMNS
+    if not joined:
         # Each constant alone on its side of the comparison: `constant - column` would
         # be numeric arithmetic on every row in PostgreSQL.
         windows = [
@@ -174,8 +175,12 @@ def _traffic_aggregates(window, deployments, t_now: float) -> dict[int, tuple]:
         f"total{i}": Sum(WEIGHTED, filter=in_window, output_field=FloatField())
         for i, in_window in enumerate(windows)
     }
-    column = {timeframe: i for i, timeframe in enumerate(timeframes)} if len(windows) > 1 else {}
-    timeframe_of = {pk: float(c.traffic_history_seconds) for pk, _, _, c in deployments}
+    # Which sum is each deployment's: the one of its timeframe, or the joined one.
+    position = {timeframe: i for i, timeframe in enumerate(timeframes)}
+    column = {
+        pk: 0 if joined else position[float(c.traffic_history_seconds)]
+        for pk, _, _, c in deployments
+    }
     aggregates = {}
     for deployment_id, newest_busy, oldest, *totals in (
         window.values("deployment_id")
@@ -187,9 +192,8 @@ def _traffic_aggregates(window, deployments, t_now: float) -> dict[int, tuple]:
         .order_by()
         .values_list("deployment_id", "newest_busy", "oldest", *sums)
     ):
-        timeframe = timeframe_of.get(deployment_id)
-        if timeframe is not None:
-            total = totals[column.get(timeframe, 0)]
+        if deployment_id in column:
+            total = totals[column[deployment_id]]
             aggregates[deployment_id] = (total or 0.0, newest_busy, oldest)
     return aggregates
 

@@ -52,10 +52,15 @@ def answers_at(address: str, *, timeout: float = 0.25) -> bool:
     host answers in well under a millisecond, and an address this process cannot
     reach must not delay the replica's start."""
     try:
-        with _client(timeout) as client:
-            return client.get(f"http://{address}/healthz").status_code == 200
+        return _health(address, timeout).status_code == 200
     except httpx.HTTPError:
         return False
+
+
+def _health(address: str, timeout: float | httpx.Timeout) -> httpx.Response:
+    """One GET of the runner's /healthz, on a client of its own."""
+    with _client(timeout) as client:
+        return client.get(f"http://{address}/healthz")
 
 
 def _client(timeout: float | httpx.Timeout) -> httpx.Client:
@@ -65,11 +70,6 @@ def _client(timeout: float | httpx.Timeout) -> httpx.Client:
     not go through one)."""
     # Only ever http:// (the runner serves no TLS), so nothing is left unverified.
     return httpx.Client(timeout=timeout, verify=False, trust_env=False)  # noqa: S501
-
-
-def _get_json(address: str, timeout: httpx.Timeout) -> dict:
-    with _client(timeout) as client:
-        return client.get(f"http://{address}/healthz").json()
 
 
 def _timeout(seconds: float, on_bridge: bool) -> httpx.Timeout:
@@ -82,9 +82,7 @@ def healthy(address: str, *, on_bridge: bool = False) -> bool:
     timeout = _timeout(3.0, on_bridge)
     for _ in range(2):
         try:
-            with _client(timeout) as client:
-                response = client.get(f"http://{address}/healthz")
-            if response.status_code == 200:
+            if _health(address, timeout).status_code == 200:
                 return True
         except httpx.HTTPError:
             pass
@@ -98,7 +96,7 @@ def wait_drained(address: str, *, on_bridge: bool = False) -> None:
     timeout = _timeout(2.0, on_bridge)
     while address and time.monotonic() < deadline:
         try:
-            in_flight = _get_json(address, timeout).get("in_flight", 0)
+            in_flight = _health(address, timeout).json().get("in_flight", 0)
         except (httpx.HTTPError, ValueError):
             return
         if not in_flight:

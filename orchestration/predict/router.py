@@ -125,7 +125,8 @@ class Router:
         if deployment_id is None:
             entries = list(self._wakeups.values())
         else:
-            entries = [self._wakeups[deployment_id]] if deployment_id in self._wakeups else []
+            entry = self._wakeups.get(deployment_id)
+            entries = [entry] if entry else []
         for loop, event in entries:
             with suppress(RuntimeError):  # its loop has closed: nobody waits there
                 loop.call_soon_threadsafe(event.set)
