@@ -3,6 +3,7 @@
 import os
 
 from celery import Celery
+from celery.signals import task_failure
 from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "orchestration.settings")
@@ -26,3 +27,10 @@ def _install_beat_schedule(sender: Celery, **kwargs) -> None:
         name: {"task": task, "schedule": getattr(settings, interval)}
         for name, (task, interval) in BEAT_SCHEDULE.items()
     }
+
+
+@task_failure.connect
+def _count_failure(sender=None, **kwargs) -> None:
+    from orchestration.metrics.instruments import TASK_FAILURES
+
+    TASK_FAILURES.labels(getattr(sender, "name", "unknown")).inc()

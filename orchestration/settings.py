@@ -216,6 +216,13 @@ AUTOSCALE_INTERVAL = env_float("AUTOSCALE_INTERVAL", 5.0, minimum=0.5)
 TRAFFIC_FLUSH_SECONDS = env_float("TRAFFIC_FLUSH_SECONDS", 5.0, minimum=0.1)
 PRUNE_INTERVAL = env_float("PRUNE_INTERVAL", 600.0, minimum=10.0)
 
+# GET /metrics (Prometheus): open to this host's own clients, to others only with the
+# bearer token METRICS_TOKEN (none set: refused), or off entirely.
+METRICS_ENABLED = env_bool("METRICS_ENABLED", True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+if METRICS_TOKEN and len(METRICS_TOKEN) < 16:
+    raise ImproperlyConfigured("METRICS_TOKEN must be at least 16 characters long.")
+
 # Docker: the engine that backs the built-in `shared` nodepool, and how replicas are reached.
 DOCKER_URL = env_url(
     "DOCKER_URL", "unix:///var/run/docker.sock", schemes=("unix", "tcp", "ssh", "http", "https")

@@ -6,6 +6,7 @@ from orchestration.api import api
 from orchestration.catalog import urls as catalog_urls
 from orchestration.clusters import urls as cluster_urls
 from orchestration.nodepools import urls as nodepool_urls
+from orchestration.portal import metrics as portal_metrics
 from orchestration.portal import views as portal_views
 from orchestration.predict import portal as predict_portal
 
@@ -23,6 +24,7 @@ model_urls = (
 urlpatterns = [
     path("", portal_views.home, name="home"),
     path("healthz", portal_views.healthz, name="healthz"),
+    path("metrics", portal_metrics.metrics, name="metrics"),
     path("login/", auth_views.LoginView.as_view(), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),

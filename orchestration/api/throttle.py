@@ -15,6 +15,7 @@ from ninja.throttling import BaseThrottle
 from orchestration import ratelimit
 from orchestration.accounts.auth import key_from_request
 from orchestration.accounts.models import hash_token
+from orchestration.metrics.instruments import RATE_LIMITED
 
 # ninja asks wait() without the request: keep the answer per request context.
 _wait: ContextVar[float | None] = ContextVar("api_throttle_wait", default=None)
@@ -29,6 +30,8 @@ class KeyThrottle(BaseThrottle):
             ident = f"user:{getattr(request.auth, 'pk', '')}"
         wait = ratelimit.limiter("api").check(ident)
         _wait.set(wait)
+        if wait is not None:
+            RATE_LIMITED.labels("api").inc()
         return wait is None
 
     def wait(self) -> float | None:

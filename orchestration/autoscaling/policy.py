@@ -145,6 +145,21 @@ def summarize(
     return TrafficSummary(avg, idle, idle_for)
 
 
+# Every kind of decision `decide` takes: holding, waiting out a delay, or acting.
+DECISION_KINDS = (
+    "hold",
+    "hold_up_delay",
+    "hold_down_delay",
+    "hold_zero_delay",
+    "scale_up",
+    "scale_down",
+    "scale_to_zero",
+    "cold_start",
+    "clamp_min",
+    "clamp_max",
+)
+
+
 @dataclass(frozen=True)
 class Decision:
     """One autoscaler decision."""
@@ -153,6 +168,8 @@ class Decision:
     wanted: int  # the clamped count wanted at that moment
     applied: int  # the replica count after the decision
     reason: str  # human readable; starts with "hold" when the count stays
+    # What kind of decision, one of DECISION_KINDS (metrics count them by it).
+    kind: str = field(default="", compare=False)
     # A hold that only waits for its delay: in how many seconds the same wish, still
     # wanted, would act. The caller can decide again then instead of at its next tick.
     acts_in: float | None = field(default=None, compare=False)
@@ -314,24 +331,26 @@ def decide(
                 f"(idle {_secs(idle_for)} s of {_secs(idle_delay)} s)"
             )
 
-    def result(applied: int, reason: str, acts_in: float | None = None) -> Decision:
-        return Decision(at=now, wanted=wanted, applied=applied, reason=reason, acts_in=acts_in)
+    def result(kind: str, applied: int, reason: str, acts_in: float | None = None) -> Decision:
+        return Decision(now, wanted, applied, reason, kind, acts_in)
 
     if current > hi:
-        return result(hi, "settings: clamp to max")
+        return result("clamp_max", hi, "settings: clamp to max")
     if current == 0 and waiting_requests > 0:
         new = max(1, wanted)
-        return result(new, f"cold start: request waiting at 0 replicas (0→{new})")
+        return result("cold_start", new, f"cold start: request waiting at 0 replicas (0→{new})")
     if current < lo:
-        return result(lo, "settings: clamp to min")
+        return result("clamp_min", lo, "settings: clamp to min")
     if current >= 1 and wanted == 0:
         return result(
-            0, f"scale to zero: no traffic for {_secs(settings.idle_seconds_before_zero)} s"
+            "scale_to_zero",
+            0,
+            f"scale to zero: no traffic for {_secs(settings.idle_seconds_before_zero)} s",
         )
     if wanted == current:
         if idle_hold is not None and current == 1:
-            return result(current, idle_hold)
-        return result(current, f"hold: {current} wanted and running")
+            return result("hold_zero_delay", current, idle_hold)
+        return result("hold", current, f"hold: {current} wanted and running")
 
     up = wanted > current
     delay = float(settings.scale_up_delay_seconds if up else settings.scale_down_delay_seconds)
@@ -340,6 +359,7 @@ def decide(
     word = "up" if up else "down"
     if not covered:
         return result(
+            f"hold_{word}_delay",
             current,
             f"hold: scale-{word} delay not reached "
             f"(wanted {wanted} for {_secs(now - first_at)} s of {_secs(delay)} s)",
@@ -347,8 +367,25 @@ def decide(
         )
     new = min(max(best, lo), hi)
     if delay <= 0:
-        return result(new, f"scale {word} {current}→{new}: wanted {wanted} (no scale-{word} delay)")
+        return result(
+            f"scale_{word}",
+            new,
+            f"scale {word} {current}→{new}: wanted {wanted} (no scale-{word} delay)",
+        )
     cmp = "≥" if up else "≤"
     return result(
-        new, f"scale {word} {current}→{new}: wanted {cmp}{new} for {_secs(now - first_at)} s"
+        f"scale_{word}",
+        new,
+        f"scale {word} {current}→{new}: wanted {cmp}{new} for {_secs(now - first_at)} s",
     )
+
+
+def kept_for_min(settings: AutoscaleSettings, summary: TrafficSummary, applied: int) -> int:
+    """How many of ``applied`` replicas only the minimum keeps: the traffic wants fewer.
+
+    `decide`'s wanted count is already raised to the minimum, so this reads the traffic's
+    own count; replicas above the minimum (a scale-down delay) are not the minimum's.
+    """
+    lo, hi = settings.bounds
+    raw = _replicas_for(summary.average_in_flight, float(settings.target_concurrency), hi)
+    return max(0, min(int(applied), lo) - raw)

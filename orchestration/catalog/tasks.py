@@ -17,6 +17,7 @@ from orchestration import docker_engine
 from orchestration.catalog import build_context
 from orchestration.catalog.models import BuildStatus, ModelVersion
 from orchestration.catalog.signals import version_build_finished
+from orchestration.metrics.instruments import IMAGE_BUILD_SECONDS, IMAGE_BUILDS
 
 log = logging.getLogger(__name__)
 
@@ -58,13 +59,20 @@ def build_model_version(self, version_id: int) -> str | None:
             build_status=BuildStatus.FAILED, built_at=timezone.now()
         )
         version_build_finished.send(sender=ModelVersion, version_id=version_id)
+        _build_finished(BuildStatus.FAILED, now)
         return BuildStatus.FAILED
     progress.add(f"Image {'reused' if reused else 'built'}: {image}")
     ModelVersion.objects.filter(pk=version_id).update(
         build_status=BuildStatus.READY, image=image, built_at=timezone.now()
     )
     version_build_finished.send(sender=ModelVersion, version_id=version_id)
+    _build_finished(BuildStatus.READY, now)
     return BuildStatus.READY
+
+
+def _build_finished(outcome: str, started) -> None:
+    IMAGE_BUILDS.labels(outcome).inc()
+    IMAGE_BUILD_SECONDS.labels(outcome).observe((timezone.now() - started).total_seconds())
 
 
 class _Progress:

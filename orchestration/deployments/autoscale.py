@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -43,6 +43,7 @@ from orchestration.autoscaling.policy import (
     TrafficSummary,
     decide,
     history_lookback_seconds,
+    kept_for_min,
     summarize,
     traffic_lookback_seconds,
 )
@@ -53,9 +54,11 @@ from orchestration.deployments.models import (
     Deployment,
     DeploymentEvent,
     DeploymentStatus,
+    MinReplicaHold,
     ScalingDecision,
     TrafficSample,
 )
+from orchestration.metrics.instruments import AUTOSCALER_DECISIONS
 
 log = logging.getLogger(__name__)
 # A tick already queued this much after a delay ends still serves it.
@@ -223,11 +226,17 @@ def _evaluate(now: datetime | None) -> tuple[list[Change], float | None]:
     # Most deployments share their settings: one object (and lookback) per distinct set.
     shared: dict[tuple, tuple[AutoscaleSettings, float]] = {}
     deployments = []
-    for pk, created, current, *values in (
-        active.annotate(created=Epoch("created_at"))
+    # How many replicas the minimum keeps, as last recorded: a row is written on change.
+    latest_hold = MinReplicaHold.objects.filter(deployment=OuterRef("pk")).order_by("-at", "-pk")
+    held_before: dict[int, int] = {}
+    for pk, created, held, current, *values in (
+        active.annotate(
+            created=Epoch("created_at"), held=Subquery(latest_hold.values("replicas")[:1])
+        )
         .order_by()
-        .values_list("pk", "created", "desired_replicas", *fields)
+        .values_list("pk", "created", "held", "desired_replicas", *fields)
     ):
+        held_before[pk] = held or 0
         key = tuple(values)
         if key not in shared:
             config = AutoscaleSettings(**dict(zip(fields, values, strict=True)))
@@ -270,8 +279,10 @@ def _evaluate(now: datetime | None) -> tuple[list[Change], float | None]:
 
     grid_counts: dict[tuple[float, float], int] = {}
     new_rows: list[tuple[int, int, int, str]] = []
+    holds: list[MinReplicaHold] = []
     changes: list[Change] = []
     due: list[float] = []
+    kinds: Counter[str] = Counter()
     for pk, start, current, config in deployments:
         if float(config.traffic_history_seconds) <= 0:
             traffic = bucketed(
@@ -285,15 +296,23 @@ def _evaluate(now: datetime | None) -> tuple[list[Change], float | None]:
             summary = _summary(config, t_now, start, aggregates.get(pk), grid_counts)
         past = history.get(pk, [])
         decision = decide(config, t_now, current, (), past, summary=summary)
+        kinds[decision.kind] += 1
         last = past[-1] if past else None
         if last is None or (last.wanted, last.applied) != (decision.wanted, decision.applied):
             new_rows.append((pk, decision.wanted, decision.applied, decision.reason))
         if decision.applied != current:
             changes.append(Change(pk, current, decision.applied, decision.reason))
+        held = kept_for_min(config, summary, decision.applied)
+        if held != held_before[pk]:
+            holds.append(MinReplicaHold(deployment_id=pk, at=now, replicas=held))
         if decision.acts_in is not None:
             due.append(decision.acts_in)
 
     ScalingDecision.objects.record_many(now, new_rows)
+    for kind, count in kinds.items():
+        AUTOSCALER_DECISIONS.labels(kind).inc(count)
+    if holds:
+        MinReplicaHold.objects.bulk_create(holds)
     applied = _apply(changes)
     return [c for c in changes if c.deployment_id in applied], min(due, default=None)
 

@@ -39,7 +39,7 @@ class V2(service_pb2_grpc.V2Servicer):
     async def PostModelOutputs(self, request, context):
         where = convert.predict_where(request)
         _status, body, _headers = await views.handle(
-            _authorization(context), convert.predict_body(request), **where
+            _authorization(context), convert.predict_body(request), transport="grpc", **where
         )
         return convert.multi_output(body)
 

@@ -12,7 +12,8 @@ from __future__ import annotations
 from django.conf import settings
 
 from orchestration import jsonsafe
-from orchestration.predict import resolve, routes
+from orchestration.metrics.instruments import NO_DEPLOYMENT
+from orchestration.predict import observe, resolve, routes
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.views import error_body, handle
 
@@ -20,10 +21,10 @@ from orchestration.predict.views import error_body, handle
 async def predict_app(scope, receive, send) -> None:
     where = routes.match(scope["path"])
     if where is None:
-        await _send(send, 404, error_body(PredictError(404, resolve.INVALID_REQUEST, "Not found")))
+        await _refuse(send, 404, PredictError(404, resolve.INVALID_REQUEST, "Not found"))
         return
     if scope["method"] != "POST":
-        await _send(send, 405, error_body(PredictError(405, resolve.INVALID_REQUEST, "Use POST")))
+        await _refuse(send, 405, PredictError(405, resolve.INVALID_REQUEST, "Use POST"))
         return
     headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
     limit = settings.PREDICT_MAX_BYTES
@@ -51,10 +52,16 @@ async def predict_app(scope, receive, send) -> None:
             "Request too large",
             f"the limit is {limit} bytes",
         )
-        await _send(send, 413, error_body(exc))
+        await _refuse(send, 413, exc)
         return
     status, body, extra = await handle(headers.get("authorization", ""), b"".join(chunks), **where)
     await _send(send, status, body, extra)
+
+
+async def _refuse(send, status: int, exc: PredictError) -> None:
+    """An answer given before `handle` saw the request (it counts the others)."""
+    observe.answered(NO_DEPLOYMENT, status, "http", 0.0)
+    await _send(send, status, error_body(exc))
 
 
 async def _send(send, status: int, body: dict, extra: dict | None = None) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
@@ -12,7 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from orchestration.catalog.models import Model
 from orchestration.deployments.models import Replica
-from orchestration.predict import resolve
+from orchestration.predict import observe, resolve
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import router
 from orchestration.predict.views import run_prediction
@@ -21,9 +22,17 @@ MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 async def _run(target: resolve.Target, inputs: list[dict], once: bool) -> tuple[dict, dict]:
+    started = time.perf_counter()
+    status = 500
     try:
-        return await run_prediction(target, inputs)
+        answer = await run_prediction(target, inputs)
+        status = 200
+        return answer
+    except PredictError as exc:
+        status = exc.http_status
+        raise
     finally:
+        observe.answered(target.labels, status, "portal", time.perf_counter() - started)
         if once:
             # Outside an ASGI server this event loop ends with the call: close its pool.
             await router.aclose()

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from orchestration.accounts.models import AccessToken, hash_token
+from orchestration.metrics.instruments import NO_DEPLOYMENT
 from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 
@@ -66,6 +67,8 @@ class Target:
     deployment_slug: str
     model_slug: str
     version_id: str
+    # The deployment's metric labels (`instruments.DEPLOYMENT_LABELS`).
+    labels: tuple[str, ...] = NO_DEPLOYMENT
 
 
 # Past their time, entries are still used while one task looks them up again (a lookup
@@ -165,7 +168,7 @@ def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Targe
                 "The deployment serves another model",
                 f"deployment {deployment.slug} serves model {deployment.model.slug}",
             )
-        return _check_version(deployment, version_id)
+        return _check_version(deployment, version_id, caller)
 
     model = Model.objects.filter(owner_id=caller.user_id, slug=model_slug).first()
     if model is None:
@@ -187,8 +190,8 @@ def _resolve(caller, model_slug, version_id, deployment_slug, selector) -> Targe
                 "This model has no deployment on that nodepool",
                 f"{cluster['id']}/{pool['id']}",
             )
-        return _check_version(deployment, version_id)
-    return _check_version(_shared_deployment(caller, model, version_id), version_id)
+        return _check_version(deployment, version_id, caller)
+    return _check_version(_shared_deployment(caller, model, version_id), version_id, caller)
 
 
 def _check_agrees_with_url(caller: Caller, deployment_slug: str, selector: dict) -> None:
@@ -228,7 +231,7 @@ def _check_on_nodepool(deployment, pool: dict) -> None:
         )
 
 
-def _check_version(deployment, version_id: str | None) -> Target:
+def _check_version(deployment, version_id: str | None, caller: Caller) -> Target:
     if version_id is not None and deployment.model_version.version_id != version_id:
         raise PredictError(
             400,
@@ -240,8 +243,19 @@ def _check_version(deployment, version_id: str | None) -> Target:
         raise PredictError(
             503, MODEL_DEPLOYING, "The model version's image build failed", deployment.slug
         )
+    pool = deployment.nodepool
     return Target(
-        deployment.pk, deployment.slug, deployment.model.slug, deployment.model_version.version_id
+        deployment.pk,
+        deployment.slug,
+        deployment.model.slug,
+        deployment.model_version.version_id,
+        # Every path looks deployments up among the caller's own.
+        (
+            deployment.slug,
+            caller.username,
+            deployment.model.slug,
+            f"{pool.cluster.slug}/{pool.slug}",
+        ),
     )
 
 
@@ -260,7 +274,7 @@ def _shared_deployment(caller: Caller, model, version_id: str | None):
     existing = (
         Deployment.objects.active()
         .filter(model=model, nodepool=pool)
-        .select_related("model", "model_version")
+        .select_related("model", "model_version", "nodepool__cluster")
         .first()
     )
     if existing is not None:
@@ -294,4 +308,6 @@ def _shared_deployment(caller: Caller, model, version_id: str | None):
             ) from None
     except ActionError as exc:
         raise PredictError(400, FAILURE, "Cannot create the shared deployment", str(exc)) from None
-    return Deployment.objects.select_related("model", "model_version").get(pk=deployment.pk)
+    return Deployment.objects.select_related("model", "model_version", "nodepool__cluster").get(
+        pk=deployment.pk
+    )

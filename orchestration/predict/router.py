@@ -22,7 +22,8 @@ from django.conf import settings
 
 from orchestration import jsonsafe
 from orchestration.constants import BRIDGE_CONNECT_TIMEOUT
-from orchestration.predict import traffic
+from orchestration.metrics.instruments import NO_DEPLOYMENT
+from orchestration.predict import observe, traffic
 from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 from orchestration.predict.upstream import UpstreamError, UpstreamPool
@@ -161,19 +162,33 @@ class Router:
             a if self._in_flight.get(a.replica_id, 0) <= self._in_flight.get(b.replica_id, 0) else b
         )
 
-    async def predict(self, deployment_id: int, inputs: list[dict]) -> RouteResult:
-        """Send inputs to one replica; returns the runner's outputs or raises."""
+    async def predict(
+        self, deployment_id: int, inputs: list[dict], labels: tuple[str, ...] = NO_DEPLOYMENT
+    ) -> RouteResult:
+        """Send inputs to one replica; returns the runner's outputs or raises.
+
+        `labels` are the deployment's metric labels (`instruments.DEPLOYMENT_LABELS`).
+        """
+        series = observe.series(labels)
         traffic.started(deployment_id)
+        series.in_flight.inc()
         try:
-            return await self._predict(deployment_id, inputs)
+            return await self._predict(deployment_id, inputs, series)
         finally:
             traffic.finished(deployment_id)
+            series.in_flight.dec()
 
-    async def _predict(self, deployment_id: int, inputs: list[dict]) -> RouteResult:
+    async def _predict(
+        self, deployment_id: int, inputs: list[dict], series: observe.DeploymentSeries
+    ) -> RouteResult:
         backends = await self.backends(deployment_id)
         cold = False
         if not backends:
-            backends = await self._cold_start(deployment_id)
+            waiting = time.monotonic()
+            try:
+                backends = await self._cold_start(deployment_id, series)
+            finally:
+                series.cold_start_wait.observe(time.monotonic() - waiting)
             cold = True
         tried: set[int] = set()
         upstream = self._connections()
@@ -187,6 +202,7 @@ class Router:
                     break
             tried.add(backend.replica_id)
             self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
+            sent = time.perf_counter()
             try:
                 async with asyncio.timeout(settings.PREDICT_TIMEOUT):
                     status, raw = await upstream.post_json(
@@ -210,6 +226,7 @@ class Router:
                 ) from None
             finally:
                 self._in_flight[backend.replica_id] -= 1
+            series.replica_latency.observe(time.perf_counter() - sent)
             return _interpret(status, raw, backend, attempt, cold)
         raise NoReplica("no replica of this deployment answered; try again", deploying=False)
 
@@ -229,7 +246,9 @@ class Router:
         self._reconcile_asked[deployment_id] = now
         await _request_reconcile(deployment_id)
 
-    async def _cold_start(self, deployment_id: int) -> list[Backend]:
+    async def _cold_start(
+        self, deployment_id: int, series: observe.DeploymentSeries
+    ) -> list[Backend]:
         lock = self._cold_start_locks.setdefault(deployment_id, asyncio.Lock())
         async with lock:
             # Only the first waiter in this process asks; the database update is
@@ -239,6 +258,7 @@ class Router:
                 return backends
             if not await _request_replica(deployment_id):
                 raise NoReplica("this deployment is being deleted", deploying=False)
+            series.cold_starts.inc()
         started = time.monotonic()
         deadline = started + settings.COLD_START_TIMEOUT
         woken = self._wakeup(deployment_id)

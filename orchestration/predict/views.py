@@ -12,7 +12,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from orchestration import jsonsafe, ratelimit
-from orchestration.predict import resolve, routes
+from orchestration.metrics.instruments import NO_DEPLOYMENT
+from orchestration.predict import observe, resolve, routes
 from orchestration.predict.ids import new_id
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
@@ -53,8 +54,14 @@ async def _handle(request: HttpRequest, **where) -> JsonResponse:
     return JsonResponse(body, status=status, headers=headers, json_dumps_params=STRICT)
 
 
-async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, dict]:
-    """The whole predict request, shared by the Django views and the lean ASGI path."""
+async def handle(
+    authorization: str, raw: bytes, *, transport: str = "http", **where
+) -> tuple[int, dict, dict]:
+    """The whole predict request, shared by the Django views, the lean ASGI path and
+    the gRPC servicer (`transport` says which, for the metrics)."""
+    started = time.perf_counter()
+    labels = NO_DEPLOYMENT
+    status = 500
     try:
         start_change_listener()
         if len(raw) > settings.PREDICT_MAX_BYTES:
@@ -70,19 +77,25 @@ async def handle(authorization: str, raw: bytes, **where) -> tuple[int, dict, di
             deployment_slug=where.get("deployment_slug"),
             selector=selector,
         )
+        labels = target.labels
         body, headers = await run_prediction(target, inputs)
+        status = 200
         return 200, body, headers
     except PredictError as exc:
+        status = exc.http_status
         return exc.http_status, error_body(exc), exc.headers
     except Exception:
         log.exception("predict failed")
         return 500, error_body(PredictError(500, resolve.FAILURE, "Internal error")), {}
+    finally:
+        observe.answered(labels, status, transport, time.perf_counter() - started)
 
 
 async def check_rate(caller: resolve.Caller) -> None:
     limiter = ratelimit.limiter("predict")
     wait = await limiter.acheck(caller.key)
     if wait is not None:
+        observe.rate_limited("predict")
         raise PredictError(
             429,
             resolve.CONN_THROTTLED,
@@ -173,7 +186,9 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
     """Route the inputs and shape the Clarifai response; raises PredictError."""
     started = time.perf_counter()
     try:
-        result = await router.predict(target.deployment_id, [i["data"] for i in inputs])
+        result = await router.predict(
+            target.deployment_id, [i["data"] for i in inputs], target.labels
+        )
     except ModelError as exc:
         raise PredictError(
             422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2] / "orchestration"
 LAYERS = [
     # The bottom: shared rules and helpers that import no app.
     {"constants", "quantities", "jsonsafe", "env", "errors", "db", "web", "autoscaling", "cli"},
+    {"metrics"},  # the Prometheus series every layer records into
     {"accounts"},
     {"clusters"},
     {"nodepools"},

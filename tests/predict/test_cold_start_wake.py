@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import threading
 
+from orchestration.metrics.instruments import NO_DEPLOYMENT
+from orchestration.predict import observe
 from orchestration.predict import router as router_module
 from orchestration.predict.router import Backend, Router
 
@@ -36,7 +38,9 @@ def test_a_waiting_cold_start_is_woken_by_a_change_notification(monkeypatch):
 
     async def main():
         threading.Thread(target=replica_turns_ready, daemon=True).start()
-        return await asyncio.wait_for(router._cold_start(3), timeout=30)
+        return await asyncio.wait_for(
+            router._cold_start(3, observe.series(NO_DEPLOYMENT)), timeout=30
+        )
 
     assert asyncio.run(main()) == [Backend(7, "10.0.0.7:8080", on_bridge=True)]
     # One lookup before asking for a replica, one after the wake-up.

@@ -1,0 +1,1 @@
+"""Prometheus series of this install: defined in `instruments`, served by `/metrics`."""
