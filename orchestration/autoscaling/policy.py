@@ -389,3 +389,55 @@ def kept_for_min(settings: AutoscaleSettings, summary: TrafficSummary, applied: 
     lo, hi = settings.bounds
     raw = _replicas_for(summary.average_in_flight, float(settings.target_concurrency), hi)
     return max(0, min(int(applied), lo) - raw)
+
+
+def explain(
+    settings: AutoscaleSettings, summary: TrafficSummary, decision: Decision, current: int
+) -> str:
+    """One line on why the replica count is what it is: what is wanted, from which
+    traffic, and what the decision does about it (or how long its delay still runs)."""
+    lo, hi = settings.bounds
+    avg = summary.average_in_flight
+    timeframe = float(settings.traffic_history_seconds)
+    over = f"over {_secs(timeframe)} s" if timeframe > 0 else "now"
+    target = settings.target_concurrency
+    raw = _replicas_for(avg, float(target), hi)
+    line = f"wants {decision.wanted}: average {avg:.1f} in flight {over} / target {target}"
+    if decision.kind == "hold_zero_delay":
+        pass  # the wish for zero is held at one; the tail says why
+    elif raw < lo and decision.wanted == lo:
+        line += f", raised to the minimum {lo}"
+    elif raw > hi and decision.wanted == hi:
+        line += f", capped at the maximum {hi}"
+    delay_up, delay_down = settings.scale_up_delay_seconds, settings.scale_down_delay_seconds
+    kind = decision.kind
+    if kind == "hold_up_delay":
+        tail = (
+            f"scale-up waits {_secs(decision.acts_in or 0)} s more of its {_secs(delay_up)} s delay"
+        )
+    elif kind == "hold_down_delay":
+        tail = (
+            f"scale-down waits {_secs(decision.acts_in or 0)} s more of its "
+            f"{_secs(delay_down)} s delay"
+        )
+    elif kind == "hold_zero_delay":
+        delay = settings.idle_seconds_before_zero
+        tail = (
+            f"no traffic for {_secs(summary.idle_for)} s: scale to zero waits "
+            f"{_secs(delay - summary.idle_for)} s more of its {_secs(delay)} s delay"
+        )
+    elif kind in ("scale_up", "scale_down"):
+        tail = f"scaling {kind[6:]} {current}→{decision.applied} now"
+    elif kind == "scale_to_zero":
+        tail = f"scaling to zero: no traffic for {_secs(settings.idle_seconds_before_zero)} s"
+    elif kind == "cold_start":
+        tail = f"a request is waiting at 0 replicas: starting {decision.applied}"
+    elif kind == "clamp_min":
+        tail = f"raising {current}→{lo}, the minimum"
+    elif kind == "clamp_max":
+        tail = f"lowering {current}→{hi}, the maximum"
+    elif current == 0:
+        tail = "scaled to zero; a request starts a replica"
+    else:
+        tail = f"{current} running, as wanted"
+    return f"{line}; {tail}"

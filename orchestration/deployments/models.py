@@ -410,3 +410,25 @@ class OrphanedContainers(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment_slug} on {self.node.name}"
+
+
+class MinReplicaHold(models.Model):
+    """From ``at`` until the deployment's next row, ``replicas`` of its replicas were kept
+    only by its minimum: the traffic wanted fewer (`policy.kept_for_min`).
+
+    The autoscale tick writes a row when that number changes. Decisions and traffic are
+    pruned after hours, so this is what prices idle time at min replicas over a month.
+    """
+
+    deployment = models.ForeignKey(
+        Deployment, on_delete=models.CASCADE, related_name="min_replica_holds"
+    )
+    at = models.DateTimeField()
+    replicas = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["at", "id"]
+        indexes = [models.Index(fields=["deployment", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.replicas} kept for min"
