@@ -20,6 +20,7 @@ from orchestration.cli.client import (
     CliError,
     q,
 )
+from orchestration.cli.deployment_logs import add_logs_action
 from orchestration.cli.output import Output, render_fields, render_table, short_time, show
 from orchestration.constants import AUTOSCALE_DEFAULTS
 
@@ -325,3 +326,4 @@ def register(commands: Commands) -> None:
     )
     p.add_argument("--timeout", type=float, default=600, help="seconds for --until-ready")
     p.add_argument("--interval", type=float, default=2.0, help="seconds between polls")
+    add_logs_action(group)

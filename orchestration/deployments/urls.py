@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from orchestration.deployments import views
+from orchestration.deployments import log_views, views
 
 app_name = "deployments"
 
@@ -14,4 +14,10 @@ urlpatterns = [
     path("<slug:slug>/", views.deployment_detail, name="detail"),
     path("<slug:slug>/edit/", views.deployment_edit, name="edit"),
     path("<slug:slug>/delete/", views.deployment_delete, name="delete"),
+    path("<slug:slug>/logs/", log_views.deployment_logs, name="logs"),
+    path(
+        "<slug:slug>/logs/<int:replica_id>.log",
+        log_views.replica_log_download,
+        name="log_download",
+    ),
 ]

@@ -46,10 +46,12 @@ from orchestration.docker_engine.images import (
     remove_image,
     transfer_image,
 )
+from orchestration.docker_engine.logs import LOG_TIMEOUT_SECONDS, LogLine, container_log
 
 __all__ = [
     "API_TIMEOUT_SECONDS",
     "CONTAINER_PORT",
+    "LOG_TIMEOUT_SECONDS",
     "LONG_TIMEOUT_SECONDS",
     "RUNTIME_USER",
     "ContainerEvent",
@@ -59,10 +61,12 @@ __all__ = [
     "EngineUnreachable",
     "EventStream",
     "ImageBuildError",
+    "LogLine",
     "NotFoundError",
     "TLSOptions",
     "build_image",
     "container_events",
+    "container_log",
     "close_all",
     "container_logs",
     "default_tls",
