@@ -287,3 +287,16 @@ def idle_line(cost: Cost, window: str = "month") -> str:
 def format_money(amount: Decimal) -> str:
     """For pages: two decimals and the currency, "4.20 USD"."""
     return f"{amount.quantize(Decimal('0.01'), rounding=ROUND_HALF_UP)} {CURRENCY}"
+
+
+def with_costs(
+    deployments: QuerySet[Deployment], windows: Windows | None = None
+) -> tuple[list[Deployment], Cost]:
+    """The deployments, each with ``.cost``, and their sum (a nodepool page's rows)."""
+    rows = list(deployments)
+    found = costs_by("deployment", deployments, windows)
+    total = ZERO
+    for deployment in rows:
+        deployment.cost = found.get(deployment.pk, ZERO)
+        total += deployment.cost
+    return rows, total

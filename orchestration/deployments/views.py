@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
 from orchestration.deployments import actions as deployment_actions
+from orchestration.deployments.costs import deployment_cost
 from orchestration.deployments.forms import (
     DEPLOYMENT_CONSTRAINT_FIELDS,
     DeploymentCreateForm,
@@ -18,12 +19,14 @@ from orchestration.deployments.forms import (
     already_deployed_error,
 )
 from orchestration.deployments.history import deployment_charts
+from orchestration.deployments.list_sorts import sorted_listing
 from orchestration.deployments.models import (
     Deployment,
     DeploymentStatus,
     ReplicaState,
 )
 from orchestration.deployments.preview import build_preview, preview_params
+from orchestration.deployments.scaling_reason import scaling_reason
 from orchestration.errors import ActionError
 from orchestration.nodepools.models import NodeStatus
 from orchestration.web.forms import add_action_errors
@@ -31,6 +34,7 @@ from orchestration.web.htmx import htmx_partial, render_htmx
 from orchestration.web.pagination import page_of
 
 LIVE_TARGET = "live"
+LIST_TARGET = "deployment-list"
 CHARTS_TARGET = "charts"
 PREVIEW_TARGET = "preview"
 # While any replica or the deployment itself is in one of these, the page polls.
@@ -56,8 +60,15 @@ def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
 
 @require_http_methods(["GET"])
 def deployment_list(request: HttpRequest) -> HttpResponse:
-    page = page_of(request, _owned_deployments(request.user).order_by("slug"))
-    return render(request, "deployments/list.html", {"section": "deployments", "page": page})
+    deployments, sort = sorted_listing(_owned_deployments(request.user), request.GET.get("sort"))
+    context = {"section": "deployments", "page": page_of(request, deployments), "sort": sort}
+    return render_htmx(
+        request,
+        "deployments/list.html",
+        "deployments/_list_table.html",
+        context,
+        target=LIST_TARGET,
+    )
 
 
 # -- the deploy form -------------------------------------------------------------------
@@ -178,7 +189,11 @@ def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
             return response
         raise
     if htmx_partial(request, CHARTS_TARGET):
-        context = {"deployment": deployment, "charts": deployment_charts(deployment)}
+        context = {
+            "deployment": deployment,
+            "charts": deployment_charts(deployment),
+            "scaling": scaling_reason(deployment),
+        }
         return render_htmx(
             request,
             "deployments/detail.html",
@@ -202,6 +217,8 @@ def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
     }
     if not htmx_partial(request, LIVE_TARGET):
         context["charts"] = deployment_charts(deployment)
+        context["cost"] = deployment_cost(deployment)
+        context["scaling"] = scaling_reason(deployment)
     return render_htmx(
         request, "deployments/detail.html", "deployments/_live.html", context, target=LIVE_TARGET
     )

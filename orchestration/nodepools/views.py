@@ -15,6 +15,7 @@ from orchestration.clusters.access import (
     get_cluster_for_user,
     get_editable_cluster,
 )
+from orchestration.deployments.costs import with_costs
 from orchestration.errors import ActionError
 from orchestration.nodepools import actions as nodepool_actions
 from orchestration.nodepools.forms import NodeForm, NodepoolForm
@@ -52,6 +53,8 @@ def _nodepool_page(
     request: HttpRequest, nodepool: Nodepool, node_form: NodeForm | None, status: int = 200
 ) -> HttpResponse:
     can_edit = can_edit_cluster(request.user, nodepool.cluster)
+    # The user's own deployments: on a shared nodepool, others' (and their cost) are private.
+    deployments, cost = with_costs(nodepool.deployments.listed_for(request.user))
     if can_edit and node_form is None:
         node_form = NodeForm(nodepool=nodepool)
     return render(
@@ -62,7 +65,8 @@ def _nodepool_page(
             "cluster": nodepool.cluster,
             "nodepool": nodepool,
             "nodes": Node.objects.with_usage().filter(nodepool=nodepool).order_by("name"),
-            "deployments": nodepool.deployments.listed_for(request.user),
+            "deployments": deployments,
+            "cost": cost,
             "can_edit": can_edit,
             "node_form": node_form if can_edit else None,
             "deploy_url": deploy_url(cluster=nodepool.cluster.slug, nodepool=nodepool.slug),
