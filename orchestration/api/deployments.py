@@ -14,6 +14,7 @@ from orchestration.api.schemas import (
     DeploymentPatch,
     ReplicaOut,
     ReplicaStateName,
+    ScalingOut,
 )
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
 from orchestration.deployments import actions as deployment_actions
@@ -24,6 +25,7 @@ from orchestration.deployments.models import (
     Replica,
     ReplicaState,
 )
+from orchestration.deployments.scaling_reason import scaling_reason
 
 router = Router(tags=["Deployments"])
 
@@ -198,6 +200,25 @@ def create_deployment(request, payload: DeploymentIn):
 )
 def get_deployment_(request, deployment_id: str):
     return deployment_out(get_deployment(request.auth, deployment_id))
+
+
+@router.get(
+    "/deployments/{deployment_id}/scaling/",
+    response=responses({200: ScalingOut}, 404),
+    summary="Why the deployment has its replica count now",
+    description="The autoscaler's rules run now on the deployment's recorded traffic and "
+    "decisions: what it wants, why, and how long a delay still holds a change back.",
+)
+def get_scaling(request, deployment_id: str):
+    reason = scaling_reason(get_deployment(request.auth, deployment_id))
+    return {
+        "explanation": reason.text,
+        "decision": reason.kind,
+        "wanted_replicas": reason.wanted,
+        "desired_replicas": reason.desired,
+        "average_in_flight": reason.average_in_flight,
+        "acts_in_seconds": reason.acts_in,
+    }
 
 
 def _update_deployment(request, deployment_id: str, payload: DeploymentPatch):

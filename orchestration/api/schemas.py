@@ -515,3 +515,30 @@ class DeploymentOut(Schema):
     replicas: list[ReplicaOut] = Field(description="Replicas that are not stopped.")
     created_at: datetime
     updated_at: datetime
+
+
+class ScalingOut(Schema):
+    """Why the deployment has its replica count now (the deployment page's line)."""
+
+    explanation: str = Field(
+        description='One line, e.g. "wants 3: average 11.2 in flight over 60 s / target 4; '
+        'scale-up waits 40 s more of its 60 s delay".'
+    )
+    decision: Literal[
+        "hold",
+        "hold_up_delay",
+        "hold_down_delay",
+        "hold_zero_delay",
+        "scale_up",
+        "scale_down",
+        "scale_to_zero",
+        "cold_start",
+        "clamp_min",
+        "clamp_max",
+    ] = Field(description="The kind of decision the autoscaler takes now.")
+    wanted_replicas: int = Field(description="What the traffic asks for, within min and max.")
+    desired_replicas: int = Field(description="What reconcile works towards now.")
+    average_in_flight: float = Field(description="Over the scaling timeframe.")
+    acts_in_seconds: float | None = Field(
+        description="When a held change would act if it is still wanted; null otherwise."
+    )

@@ -51,6 +51,7 @@ OBJECT_ENDPOINTS = [
     ("put", "deployments/dep/", {"description": "put"}, 200),
     ("delete", "deployments/dep/", None, 202),
     ("get", "deployments/dep/replicas/", None, 200),
+    ("get", "deployments/dep/scaling/", None, 200),
     (
         "post",
         "deployments/",
