@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import Resolver404, URLPattern, re_path, resolve, reverse
 from ninja import NinjaAPI
 
-from orchestration.api import catalog, compute, deployments, replica_logs
+from orchestration.api import catalog, compute, costs, deployments, replica_logs
 from orchestration.api.common import responses
 from orchestration.api.docs import LocalDocs, docs_urls
 from orchestration.api.errors import STATUS_TEXT, install_handlers, json_error, log
@@ -133,6 +133,7 @@ def me(request):
 api.add_router("", compute.router)
 api.add_router("", catalog.router)
 api.add_router("", deployments.router)
+api.add_router("", costs.router)
 api.add_router("", replica_logs.router)
 
 __all__ = ["api"]

@@ -94,12 +94,12 @@ class Windows:
 class Cost:
     """One group's figures, in USD; idle_* is the part kept only by min replicas."""
 
-    day: Decimal = Decimal(0)
-    month: Decimal = Decimal(0)
-    total: Decimal = Decimal(0)
-    idle_day: Decimal = Decimal(0)
-    idle_month: Decimal = Decimal(0)
-    idle_total: Decimal = Decimal(0)
+    day: Decimal = Decimal("0.0000")
+    month: Decimal = Decimal("0.0000")
+    total: Decimal = Decimal("0.0000")
+    idle_day: Decimal = Decimal("0.0000")
+    idle_month: Decimal = Decimal("0.0000")
+    idle_total: Decimal = Decimal("0.0000")
 
     def __add__(self, other: Cost) -> Cost:
         return Cost(
