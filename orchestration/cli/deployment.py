@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from orchestration.cli import cost
 from orchestration.cli.arguments import Commands
 from orchestration.cli.client import (
     EXIT_API,
@@ -301,6 +302,7 @@ def register(commands: Commands) -> None:
     group = commands.group("deployment", "deployments: a model version on a nodepool, autoscaled")
     group.action("list", list_deployments, "list deployments")
     group.action("get", get_deployment, "show a deployment and its replicas").add_argument("id")
+    cost.register(group)
     p = group.action("create", create_deployment, "deploy a model version on a nodepool")
     p.add_argument("id", nargs="?", help="deployment id (or `id` in --config)")
     p.add_argument("--model", help="model id")
