@@ -412,19 +412,16 @@ def explain(
     delay_up, delay_down = settings.scale_up_delay_seconds, settings.scale_down_delay_seconds
     kind = decision.kind
     if kind == "hold_up_delay":
-        tail = (
-            f"scale-up waits {_secs(decision.acts_in or 0)} s more of its {_secs(delay_up)} s delay"
-        )
+        tail = f"scale-up waits {_wait(decision.acts_in)} s more of its {_secs(delay_up)} s delay"
     elif kind == "hold_down_delay":
         tail = (
-            f"scale-down waits {_secs(decision.acts_in or 0)} s more of its "
-            f"{_secs(delay_down)} s delay"
+            f"scale-down waits {_wait(decision.acts_in)} s more of its {_secs(delay_down)} s delay"
         )
     elif kind == "hold_zero_delay":
         delay = settings.idle_seconds_before_zero
         tail = (
-            f"no traffic for {_secs(summary.idle_for)} s: scale to zero waits "
-            f"{_secs(delay - summary.idle_for)} s more of its {_secs(delay)} s delay"
+            f"no traffic for {_whole(summary.idle_for)} s: scale to zero waits "
+            f"{_wait(delay - summary.idle_for)} s more of its {_secs(delay)} s delay"
         )
     elif kind in ("scale_up", "scale_down"):
         tail = f"scaling {kind[6:]} {current}→{decision.applied} now"
@@ -441,3 +438,13 @@ def explain(
     else:
         tail = f"{current} running, as wanted"
     return f"{line}; {tail}"
+
+
+def _wait(seconds: float | None) -> str:
+    """A wait still to run, in whole seconds rounded up (it has not ended before then)."""
+    return str(max(0, math.ceil((seconds or 0.0) - 1e-6)))
+
+
+def _whole(seconds: float) -> str:
+    """A time already passed, in whole seconds rounded down."""
+    return str(max(0, math.floor(seconds + 1e-6)))
