@@ -25,7 +25,7 @@ def test_deployment_page_shows_the_cost_card(owner_client, priced):
     card = page[page.index('id="cost"') :]
     card = card[: card.index("</section>")]
     assert '<span class="num">2.00 USD</span> last 24 hours' in card
-    assert '<span class="num">2.00 USD</span> since created' in card
+    assert '<span class="num">2.00 USD</span> in all' in card
     # The month may have begun within these 4 hours: its figures are the function's.
     cost = deployment_cost(priced["deployment"])
     assert f'<span class="num">{format_money(cost.month)}</span> this month' in card
