@@ -39,6 +39,15 @@ class DeploymentQuerySet(OwnedQuerySet):
     def active(self) -> DeploymentQuerySet:
         return self.exclude(status=DeploymentStatus.DELETING)
 
+    def with_costs(self, windows=None) -> tuple[list[Deployment], object]:
+        """The deployments as a list, each with ``.cost``, and their summed `costs.Cost`.
+
+        Here so that pages of lower layers (the nodepool page) need not import costs.
+        """
+        from orchestration.deployments.costs import with_costs  # costs imports models
+
+        return with_costs(self, windows)
+
     def listed_for(self, user) -> DeploymentQuerySet:
         """The user's deployments as pages list them, with their ready replica count.
 

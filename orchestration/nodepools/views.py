@@ -15,7 +15,6 @@ from orchestration.clusters.access import (
     get_cluster_for_user,
     get_editable_cluster,
 )
-from orchestration.deployments.costs import with_costs
 from orchestration.errors import ActionError
 from orchestration.nodepools import actions as nodepool_actions
 from orchestration.nodepools.forms import NodeForm, NodepoolForm
@@ -54,7 +53,7 @@ def _nodepool_page(
 ) -> HttpResponse:
     can_edit = can_edit_cluster(request.user, nodepool.cluster)
     # The user's own deployments: on a shared nodepool, others' (and their cost) are private.
-    deployments, cost = with_costs(nodepool.deployments.listed_for(request.user))
+    deployments, cost = nodepool.deployments.listed_for(request.user).with_costs()
     if can_edit and node_form is None:
         node_form = NodeForm(nodepool=nodepool)
     return render(
