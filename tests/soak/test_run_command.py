@@ -155,6 +155,26 @@ def test_the_run_command_serves_the_grpc_api_to_the_clarifai_client(product, api
         channel.close()
 
 
+def test_the_run_command_exports_every_processs_metrics(product, api):
+    """/metrics of the run command sums its processes: the web workers' HTTP traffic, the
+    gRPC server's calls (the test before this one) and the Celery worker's decisions."""
+    import httpx
+
+    from tests.metrics.support import samples, total
+
+    scrape = samples(httpx.get(f"{product.url}/metrics", timeout=30).text)
+    http = total(scrape, "orchestration_predict_requests_total", transport="http", code="200")
+    assert http > 1000  # the soak's
+    grpc_ok = total(scrape, "orchestration_predict_requests_total", transport="grpc", code="200")
+    assert grpc_ok >= 1
+    assert total(scrape, "orchestration_predict_requests_total", transport="grpc", code="401") >= 1
+    assert total(scrape, "orchestration_autoscaler_decisions_total") > 0
+    assert total(scrape, "orchestration_replicas", deployment="steady", state="ready") >= 1
+    # Served to this host only: a request that came through a proxy is refused.
+    proxied = httpx.get(f"{product.url}/metrics", headers={"X-Forwarded-For": "203.0.113.9"})
+    assert proxied.status_code == 403
+
+
 def _grpc_answer(stub, request, metadata):
     import grpc
 
