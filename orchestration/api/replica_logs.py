@@ -4,7 +4,11 @@ polls with)."""
 
 from __future__ import annotations
 
-from ninja import Field, Router, Schema
+import re
+from datetime import UTC, datetime
+
+from ninja import Field, Query, Router, Schema
+from pydantic import field_validator
 
 from orchestration.api.common import responses
 from orchestration.api.deployments import get_deployment
@@ -13,6 +17,8 @@ from orchestration.deployments import logs
 from orchestration.docker_engine.logs import MAX_LINE_CHARS, format_ns
 
 router = Router(tags=["Deployments"])
+
+RFC3339 = re.compile(r"\d{4}-\d\d-\d\d[Tt]\d\d:\d\d:\d\d(\.\d+)?([Zz]|[+-]\d\d:\d\d)")
 
 
 class LogLineOut(Schema):
@@ -37,42 +43,61 @@ class LogsOut(Schema):
     next_since: str = Field(description="Pass as `since` to get only later lines.")
 
 
+class LogsQuery(Schema):
+    replica: int | None = Field(
+        None, ge=1, le=2**63 - 1, description="A replica's id; default: every current one."
+    )
+    tail: int = Field(
+        logs.DEFAULT_TAIL,
+        ge=1,
+        le=logs.MAX_TAIL,
+        description="How many of the last lines to return (per replica).",
+    )
+    since: datetime | None = Field(
+        None,
+        description="Only lines after this moment (RFC 3339): a line's `at` or `next_since`, "
+        "read to the microsecond (lines within that microsecond count as read).",
+    )
+
+    @field_validator("since", mode="before")
+    @classmethod
+    def _rfc3339(cls, value):
+        # pydantic would also take Unix seconds and dates without a time or zone, which
+        # the schema (format: date-time) does not offer.
+        if value is not None and not (isinstance(value, str) and RFC3339.fullmatch(value)):
+            raise ValueError("Must be an RFC 3339 time, such as a line's `at`.")
+        return value
+
+
 @router.get(
     "/deployments/{deployment_id}/logs/",
     response=responses({200: LogsOut}, 400, 404),
     summary="Read replica logs",
     description=(
-        "The last `tail` lines (default 200, at most 2000) of a replica's container output "
-        "(stdout and stderr), or of every current replica when `replica` is not given. "
-        "`since` (a line's `at`, or Unix seconds) returns only later lines. A stopped "
+        "The last `tail` lines of a replica's container output (stdout and stderr), or of "
+        "every current replica when `replica` is not given, merged by time. A stopped "
         "replica's log stays readable while its container exists. A node that does not "
         f"answer within {logs.READ_TIMEOUT:g} s, or a removed container, is reported in the "
-        "replica's `error`, not as a failed request."
+        "replica's `error`, not as a failed request. 404: no such deployment, or no "
+        "replica with that id in it."
     ),
 )
-def deployment_logs(
-    request,
-    deployment_id: str,
-    replica: str | None = None,
-    tail: str | None = None,
-    since: str | None = None,
-):
+def deployment_logs(request, deployment_id: str, params: Query[LogsQuery]):
     deployment = get_deployment(request.auth, deployment_id)
-    try:
-        count = logs.parse_tail(tail)
-        since_ns = logs.parse_since(since)
-        if replica is not None and replica.strip() != "":
-            replicas = [logs.find_replica(deployment, replica)]
-        else:
-            replicas = logs.current_replicas(deployment)
-    except logs.LogParamError as exc:
-        raise ApiError(400, exc.message, field=exc.param) from None
-    read = logs.read_logs(replicas, tail=count, since_ns=since_ns)
+    if params.replica is not None:
+        try:
+            replicas = [logs.find_replica(deployment, params.replica)]
+        except logs.LogParamError as exc:
+            raise ApiError(404, exc.message, field="replica") from None
+    else:
+        replicas = logs.current_replicas(deployment)
+    since_ns = _after_ns(params.since)
+    read = logs.read_logs(replicas, tail=params.tail, since_ns=since_ns)
     lines = sorted(
         ({"replica": log.replica.pk, "line": line} for log in read for line in log.lines),
         key=lambda item: item["line"].at_ns,
     )
-    last = max((log.lines[-1].at_ns for log in read if log.lines), default=since_ns)
+    last = max((log.lines[-1].at_ns for log in read if log.lines), default=0)
     return {
         "deployment_id": deployment.slug,
         "replicas": [
@@ -90,5 +115,25 @@ def deployment_logs(
             {"replica": item["replica"], "at": item["line"].at, "text": item["line"].text}
             for item in lines
         ],
-        "next_since": format_ns(last) if last else "",
+        "next_since": format_ns(last) if last else (_echo(params.since) if since_ns else ""),
     }
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def _after_ns(since: datetime | None) -> int:
+    """The last nanosecond of `since`'s microsecond (a datetime holds no finer), 0 for
+    none or a moment before 1970."""
+    if since is None:
+        return 0
+    if since.tzinfo is None:
+        since = since.replace(tzinfo=UTC)
+    delta = since - _EPOCH
+    micro = (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+    return micro * 1000 + 999 if micro >= 0 else 0
+
+
+def _echo(since: datetime) -> str:
+    """`since` as given back when no line came: the client keeps its place."""
+    return format_ns(_after_ns(since) - 999)

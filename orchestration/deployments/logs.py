@@ -37,7 +37,7 @@ PAST_STATES = (ReplicaState.STOPPED, ReplicaState.FAILED)
 
 
 class LogParamError(ValueError):
-    """A query parameter (`replica`, `tail`, `since`) that cannot be used; the message
+    """A query parameter (`replica`, `since`) that cannot be used; the message
     says why, in words fit for the user."""
 
     def __init__(self, param: str, message: str) -> None:
@@ -96,16 +96,6 @@ def find_replica(deployment: Deployment, value: str | int | None) -> Replica:
 def _ascii_number(text: str, digits: int) -> bool:
     # str.isdigit() also accepts "²" and other scripts' digits, which int() refuses or reads.
     return text.isascii() and text.isdigit() and len(text) <= digits
-
-
-def parse_tail(value: str | int | None, default: int = DEFAULT_TAIL) -> int:
-    """A line count from 1 to MAX_TAIL; empty means `default`."""
-    text = str(value if value is not None else "").strip()
-    if not text:
-        return default
-    if not _ascii_number(text, 9) or not 1 <= int(text) <= MAX_TAIL:
-        raise LogParamError("tail", f"tail must be a number of lines from 1 to {MAX_TAIL}")
-    return int(text)
 
 
 def parse_since(value: str | None) -> int:

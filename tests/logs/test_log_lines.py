@@ -61,21 +61,6 @@ def test_long_lines_are_cut():
     assert line.text.endswith("[10 more characters cut]")
 
 
-@pytest.mark.parametrize(
-    ("value", "expected"),
-    [(None, logs.DEFAULT_TAIL), ("", logs.DEFAULT_TAIL), ("1", 1), (" 2000 ", 2000)],
-)
-def test_tail_accepts_1_to_the_cap(value, expected):
-    assert logs.parse_tail(value) == expected
-
-
-@pytest.mark.parametrize("value", ["abc", "0", "-5", "2001", "1.5", "9" * 40, "١٢", "²"])
-def test_tail_refuses_the_rest(value):
-    with pytest.raises(logs.LogParamError) as refused:
-        logs.parse_tail(value)
-    assert refused.value.param == "tail" and "1 to 2000" in refused.value.message
-
-
 def test_since_takes_a_line_stamp_or_unix_seconds():
     assert logs.parse_since(None) == 0
     assert logs.parse_since("2026-12-03T23:00:23.764480601Z") == 1_796_338_823_764_480_601

@@ -7,7 +7,9 @@ import pytest
 from django.test import Client
 
 from orchestration import docker_engine
-from tests.logs.conftest import lines
+from orchestration.docker_engine import LogLine
+from orchestration.docker_engine.logs import format_ns
+from tests.logs.conftest import BASE_NS, lines
 
 pytestmark = pytest.mark.django_db
 
@@ -198,22 +200,45 @@ def test_api_reports_unreachable_and_gone_in_the_replica(owner_api, logged, engi
 
 
 @pytest.mark.parametrize(
-    ("query", "field", "words"),
+    ("query", "status", "field", "words"),
     [
-        ("tail=abc", "tail", "from 1 to 2000"),
-        ("tail=0", "tail", "from 1 to 2000"),
-        ("tail=5000", "tail", "from 1 to 2000"),
-        ("replica=abc", "replica", "replica number"),
-        ("replica=999999", "replica", "has no replica 999999"),
-        ("since=yesterday", "since", "since must be"),
-        ("since=nan", "since", "since must be"),
+        ("tail=abc", 400, "tail", "valid integer"),
+        ("tail=0", 400, "tail", "greater than or equal to 1"),
+        ("tail=5000", 400, "tail", "less than or equal to 2000"),
+        ("replica=abc", 400, "replica", "valid integer"),
+        ("replica=0", 400, "replica", "greater than or equal to 1"),
+        ("since=yesterday", 400, "since", "RFC 3339"),
+        ("since=nan", 400, "since", "RFC 3339"),
+        ("since=1796338823.5", 400, "since", "RFC 3339"),
+        ("since=2026-12-03", 400, "since", "RFC 3339"),
+        # A replica id is checked like the API's other ids: unknown is a 404 naming it.
+        ("replica=999999", 404, "replica", "deployment dep has no replica 999999"),
     ],
 )
-def test_api_bad_parameters_are_400(owner_api, logged, engine, query, field, words):
+def test_api_bad_parameters_are_refused(owner_api, logged, engine, query, status, field, words):
     response = owner_api.get(f"deployments/dep/logs/?{query}")
-    assert response.status_code == 400, response.content
+    assert response.status_code == status, response.content
     error = response.json()["errors"][0]
-    assert error["field"] == field and words in error["message"]
+    assert error["field"] == field and words in error["message"], error
+    assert engine.calls == []
+
+
+def test_api_since_is_read_to_the_microsecond(owner_api, logged, engine):
+    engine.logs["c-ready"] = [
+        LogLine(BASE_NS + 1_000_500, "same microsecond as since"),
+        LogLine(BASE_NS + 1_001_000, "next microsecond"),
+    ]
+    since = format_ns(BASE_NS + 1_000_123)
+    body = owner_api.get(f"deployments/dep/logs/?replica={logged.ready.pk}&since={since}").json()
+    assert [line["text"] for line in body["lines"]] == ["next microsecond"]
+    offset = owner_api.get(
+        f"deployments/dep/logs/?replica={logged.ready.pk}&since=2026-12-04T00:00:22%2B01:00"
+    ).json()
+    assert len(offset["lines"]) == 2
+    ancient = owner_api.get(
+        f"deployments/dep/logs/?replica={logged.ready.pk}&since=0001-01-01T00:00:00%2B05:00"
+    ).json()
+    assert len(ancient["lines"]) == 2
 
 
 def test_api_logs_are_the_owners_only(owner_api, other_api, anon_api, logged, engine):
