@@ -35,6 +35,14 @@ def test_the_page_loads_the_panel_which_lists_replicas_with_a_log(owner_client, 
     assert f"?replica={logged.stopped.pk}" in panel
     assert "Pick a replica" in panel
     assert engine.calls == []  # nothing is read before a replica is picked
+    assert "every 5s" not in panel
+
+
+def test_with_no_replica_yet_the_panel_looks_again(owner_client, logged, engine):
+    logged.deployment.replicas.all().delete()
+    panel = owner_client.get(_logs_url(), headers=PANEL).content.decode()
+    assert "No replica has a log yet" in panel
+    assert 'hx-trigger="every 5s"' in panel and f'hx-get="{_logs_url()}"' in panel
 
 
 def test_picking_a_replica_shows_its_lines_and_polls_for_newer(owner_client, logged, engine):
