@@ -90,13 +90,14 @@ def replica_log_download(request: HttpRequest, slug: str, replica_id: int) -> Ht
         replica = logs.find_replica(deployment, replica_id)
     except logs.LogParamError as exc:
         raise Http404(exc.message) from None
-    log = logs.read_log(replica, tail=None, timeout=logs.DOWNLOAD_TIMEOUT)
+    log = logs.read_whole_log(replica)
     if log.error:
         status = 404 if log.gone else 503
         return HttpResponse(
             log.error + "\n", status=status, content_type="text/plain; charset=utf-8"
         )
-    response = HttpResponse(logs.as_text(log.lines), content_type="text/plain; charset=utf-8")
+    # As the engine kept it: the lines are not cut here, and invalid UTF-8 stays as it was.
+    response = HttpResponse(log.raw, content_type="text/plain; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{logs.download_name(replica)}"'
     response["Cache-Control"] = "no-store"
     return response

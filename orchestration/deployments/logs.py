@@ -56,6 +56,8 @@ class ReplicaLog:
     gone: bool = False
     #: The lines are those after this moment (0: the last ones, whenever written).
     since_ns: int = 0
+    #: The whole log as the engine prints it (`read_whole_log` only).
+    raw: bytes = b""
 
     @property
     def following(self) -> bool:
@@ -129,20 +131,48 @@ def read_log(
     """The replica's log lines (the last `tail`, after `since_ns`), or why not."""
     node = replica.node
     if node is None or not replica.container_id:
-        if replica.state in (ReplicaState.PENDING, ReplicaState.STARTING):
-            return ReplicaLog(
-                replica, error=f"Replica {replica.pk} has no container yet.", since_ns=since_ns
-            )
-        return ReplicaLog(
-            replica,
-            error=f"Replica {replica.pk} has no container: there is no log to read.",
-            gone=True,
-        )
+        return _no_container(replica, since_ns)
     try:
         lines = docker_engine.container_log(
             node.engine_url, replica.container_id, tail=tail, since_ns=since_ns, timeout=timeout
         )
-    except docker_engine.NotFoundError:
+    except docker_engine.EngineError as exc:
+        return _unread(replica, exc, timeout, since_ns)
+    return ReplicaLog(replica, lines=lines, since_ns=since_ns)
+
+
+def read_whole_log(replica: Replica, *, timeout: float = DOWNLOAD_TIMEOUT) -> ReplicaLog:
+    """The replica's whole log in `raw`, as `docker logs --timestamps` prints it, or why not."""
+    node = replica.node
+    if node is None or not replica.container_id:
+        return _no_container(replica, 0)
+    try:
+        raw = docker_engine.container_log_bytes(
+            node.engine_url, replica.container_id, timeout=timeout
+        )
+    except docker_engine.EngineError as exc:
+        return _unread(replica, exc, timeout, 0)
+    return ReplicaLog(replica, raw=raw)
+
+
+def _no_container(replica: Replica, since_ns: int) -> ReplicaLog:
+    if replica.state in (ReplicaState.PENDING, ReplicaState.STARTING):
+        return ReplicaLog(
+            replica, error=f"Replica {replica.pk} has no container yet.", since_ns=since_ns
+        )
+    return ReplicaLog(
+        replica,
+        error=f"Replica {replica.pk} has no container: there is no log to read.",
+        gone=True,
+    )
+
+
+def _unread(
+    replica: Replica, exc: docker_engine.EngineError, timeout: float, since_ns: int
+) -> ReplicaLog:
+    """Why the engine gave no log, in words for the user."""
+    node = replica.node
+    if isinstance(exc, docker_engine.NotFoundError):
         return ReplicaLog(
             replica,
             error=(
@@ -151,19 +181,11 @@ def read_log(
             ),
             gone=True,
         )
-    except docker_engine.EngineUnreachable as exc:
-        return ReplicaLog(
-            replica,
-            error=f"node {node.name} did not answer within {timeout:g} s: {exc.reason}",
-            since_ns=since_ns,
-        )
-    except docker_engine.EngineError as exc:
-        return ReplicaLog(
-            replica,
-            error=f"node {node.name} could not read the log: {exc.message}",
-            since_ns=since_ns,
-        )
-    return ReplicaLog(replica, lines=lines, since_ns=since_ns)
+    if isinstance(exc, docker_engine.EngineUnreachable):
+        message = f"node {node.name} did not answer within {timeout:g} s: {exc.reason}"
+    else:
+        message = f"node {node.name} could not read the log: {exc.message}"
+    return ReplicaLog(replica, error=message, since_ns=since_ns)
 
 
 def read_logs(
@@ -189,8 +211,3 @@ def current_replicas(deployment: Deployment) -> list[Replica]:
 
 def download_name(replica: Replica) -> str:
     return f"{replica.deployment.slug}-replica-{replica.pk}.log"
-
-
-def as_text(lines: list[LogLine]) -> str:
-    """Lines as `docker logs --timestamps` prints them."""
-    return "".join(f"{line.at} {line.text}\n" if line.at else f"{line.text}\n" for line in lines)

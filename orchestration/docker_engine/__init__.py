@@ -46,7 +46,12 @@ from orchestration.docker_engine.images import (
     remove_image,
     transfer_image,
 )
-from orchestration.docker_engine.logs import LOG_TIMEOUT_SECONDS, LogLine, container_log
+from orchestration.docker_engine.logs import (
+    LOG_TIMEOUT_SECONDS,
+    LogLine,
+    container_log,
+    container_log_bytes,
+)
 
 __all__ = [
     "API_TIMEOUT_SECONDS",
@@ -67,6 +72,7 @@ __all__ = [
     "build_image",
     "container_events",
     "container_log",
+    "container_log_bytes",
     "close_all",
     "container_logs",
     "default_tls",

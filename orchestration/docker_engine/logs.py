@@ -104,7 +104,7 @@ def _bounded(url: str, call: Callable[[], T], timeout: float) -> T:
     global _pool
     with _pool_lock:
         if _pool is None:
-            _pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="container-logs")
+            _pool = ThreadPoolExecutor(max_workers=32, thread_name_prefix="container-logs")
     future = _pool.submit(call)
     try:
         return future.result(timeout=timeout)
@@ -129,20 +129,41 @@ def container_log(
     one raises NotFoundError. Waits at most about `timeout` seconds for the engine, then
     raises EngineUnreachable.
     """
+    # The engine takes whole seconds for `since` and includes lines at `since` itself:
+    # the exact cut is made on the parsed timestamps.
+    since = since_ns // 1_000_000_000 or None
+    raw = _bounded(url, lambda: _read(url, container_id, tail, since, timeout, tls), timeout)
+    return parse_lines(raw, after_ns=since_ns)
 
-    def read() -> bytes:
-        client = _client(url, tls, timeout=timeout)
-        with _translate(url):
-            data = client.api.logs(
-                container_id,
-                stdout=True,
-                stderr=True,
-                timestamps=True,
-                tail="all" if tail is None else max(1, int(tail)),
-                # The engine takes whole seconds here and includes lines at `since`
-                # itself: the exact cut is made on the parsed timestamps.
-                since=since_ns // 1_000_000_000 or None,
-            )
-        return data if isinstance(data, bytes) else str(data).encode()
 
-    return parse_lines(_bounded(url, read, timeout), after_ns=since_ns)
+def container_log_bytes(
+    url: str,
+    container_id: str,
+    *,
+    timeout: float = LOG_TIMEOUT_SECONDS,
+    tls: TLSOptions | None = None,
+) -> bytes:
+    """The container's whole log as `docker logs --timestamps` prints it, uncut (the
+    engine keeps at most 30 MB of it, see `run_replica`). Errors as `container_log`."""
+    return _bounded(url, lambda: _read(url, container_id, None, None, timeout, tls), timeout)
+
+
+def _read(
+    url: str,
+    container_id: str,
+    tail: int | None,
+    since: int | None,
+    timeout: float,
+    tls: TLSOptions | None,
+) -> bytes:
+    client = _client(url, tls, timeout=timeout)
+    with _translate(url):
+        data = client.api.logs(
+            container_id,
+            stdout=True,
+            stderr=True,
+            timestamps=True,
+            tail="all" if tail is None else max(1, int(tail)),
+            since=since,
+        )
+    return data if isinstance(data, bytes) else str(data).encode()

@@ -39,7 +39,12 @@ def engine(monkeypatch):
         lines = [line for line in answer if line.at_ns > since_ns]
         return lines if tail is None else lines[-tail:]
 
+    def container_log_bytes(url, container_id, *, timeout=3.0, tls=None):
+        every = container_log(url, container_id, tail=None, timeout=timeout)
+        return "".join(f"{line.at} {line.text}\n" for line in every).encode()
+
     monkeypatch.setattr(docker_engine, "container_log", container_log)
+    monkeypatch.setattr(docker_engine, "container_log_bytes", container_log_bytes)
     return state
 
 

@@ -100,12 +100,13 @@ def _silent_engine():
     return f"tcp://127.0.0.1:{server.getsockname()[1]}", close
 
 
-def test_a_silent_engine_is_given_up_on_within_the_timeout():
+@pytest.mark.parametrize("read", [docker_engine.container_log, docker_engine.container_log_bytes])
+def test_a_silent_engine_is_given_up_on_within_the_timeout(read):
     url, close = _silent_engine()
     try:
         started = time.monotonic()
         with pytest.raises(docker_engine.EngineUnreachable) as unreachable:
-            docker_engine.container_log(url, "abc", timeout=1.0)
+            read(url, "abc", timeout=1.0)
         waited = time.monotonic() - started
     finally:
         close()
