@@ -25,6 +25,8 @@ PANEL_TARGET = "replica-logs"
 POLL_TARGET = "log-poll"
 # New lines one poll may add to the page: a chatty model is followed, not replayed.
 POLL_TAIL = 500
+# htmx stops an element's polling when it answers this.
+STOP_POLLING = 286
 
 
 def _deployment(request: HttpRequest, slug: str) -> Deployment | HttpResponse:
@@ -55,6 +57,8 @@ def deployment_logs(request: HttpRequest, slug: str) -> HttpResponse:
         try:
             replica = logs.find_replica(deployment, request.GET["replica"])
         except logs.LogParamError as exc:
+            if htmx_partial(request, POLL_TARGET):
+                return HttpResponse(status=STOP_POLLING)
             problem = f"{exc.message[0].upper()}{exc.message[1:]}: pick one of its replicas."
         else:
             try:
@@ -66,7 +70,7 @@ def deployment_logs(request: HttpRequest, slug: str) -> HttpResponse:
                 return _poll(request, deployment, log)
             context["log"] = logs.read_log(replica, tail=logs.DEFAULT_TAIL)
     elif htmx_partial(request, POLL_TARGET):
-        return HttpResponse(status=204)  # a poll without a replica: nothing to follow
+        return HttpResponse(status=STOP_POLLING)  # no replica: nothing to follow
     context["log_replicas"] = logs.log_replicas(deployment)
     context["problem"] = problem
     return render_htmx(

@@ -113,7 +113,9 @@ def test_bad_parameters_fall_back_sensibly(owner_client, logged, other_user, eng
         _logs_url(), {"replica": logged.ready.pk, "since": "garbage"}, headers=POLL
     )
     assert poll.status_code == 200 and "x</span>" in poll.content.decode()
-    assert owner_client.get(_logs_url(), headers=POLL).status_code == 204
+    # A poll that names no replica of this deployment is told to stop (htmx's 286).
+    assert owner_client.get(_logs_url(), headers=POLL).status_code == 286
+    assert owner_client.get(_logs_url(), {"replica": "999999"}, headers=POLL).status_code == 286
 
 
 def test_without_javascript_the_logs_are_a_page(owner_client, logged, engine):
