@@ -317,6 +317,10 @@ class TrafficSample(models.Model):
     interval_seconds = models.FloatField()
     requests = models.PositiveIntegerField()
     in_flight = models.FloatField(help_text="Average in-flight requests over the interval.")
+    # Inputs the model answered, and how many model calls they made up (with dynamic
+    # batching a request is a share of a call): their ratio is the average batch size.
+    inputs = models.PositiveIntegerField(default=0)
+    batches = models.FloatField(default=0.0)
     # `buckets.bucket_end(at)`, kept by the database: the autoscale tick groups hundreds
     # of thousands of samples by it, and computing it per row there cost most of the tick.
     bucket = models.GeneratedField(

@@ -1,4 +1,5 @@
-"""The V2 servicer: predict through the HTTP path's handler, reads through lookups.
+"""The V2 servicer: predict and generate through the HTTP path's handlers, reads through
+lookups.
 
 Every RPC the portal does not serve answers NOT_IMPLEMENTED in its own response type
 (generated over the service descriptor), never gRPC's UNIMPLEMENTED or a hang.
@@ -11,7 +12,7 @@ import logging
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from google.protobuf import symbol_database
 
-from orchestration.predict import resolve, views
+from orchestration.predict import resolve, streaming, views
 
 from . import convert, lookups, statuses
 
@@ -44,7 +45,21 @@ class V2(service_pb2_grpc.V2Servicer):
         return convert.multi_output(body)
 
     async def GenerateModelOutputs(self, request, context):
-        yield await self._no_stream(request, context, "GenerateModelOutputs")
+        """The model's generate() chunks as a server stream, one MultiOutputResponse each.
+
+        A call the client cancels closes the responses, which stops the model."""
+        where = convert.predict_where(request)
+        _status, error, responses = await streaming.open_generation(
+            _authorization(context), convert.predict_body(request), transport="grpc", **where
+        )
+        if responses is None:
+            yield convert.multi_output(error)
+            return
+        try:
+            async for body in responses:
+                yield convert.multi_output(body)
+        finally:
+            await responses.aclose()
 
     async def StreamModelOutputs(self, request_iterator, context):
         async for request in request_iterator:
@@ -52,8 +67,8 @@ class V2(service_pb2_grpc.V2Servicer):
             return
 
     async def _no_stream(self, request, context, method: str):
-        """Models here have no streaming method yet: the same key and model checks as a
-        read, then a status naming the model and the RPC that does serve it."""
+        """A bidirectional stream is not served: the same key and model checks as a read,
+        then a status naming the model and the RPCs that do serve it."""
 
         async def fill(caller, response):
             found = await lookups.model(caller.user_id, request.model_id, request.version_id)

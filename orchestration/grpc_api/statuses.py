@@ -33,6 +33,7 @@ def not_supported(method: str) -> status_pb2.Status:
 def no_stream(model_id: str) -> status_pb2.Status:
     return status(
         NOT_IMPLEMENTED,
-        "Streaming is not supported for this model",
-        f"model {model_id} defines no streaming method; predict with PostModelOutputs",
+        "Bidirectional streaming is not supported",
+        f"model {model_id}: predict with PostModelOutputs, or stream its outputs with "
+        "GenerateModelOutputs",
     )

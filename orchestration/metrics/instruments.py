@@ -78,6 +78,17 @@ COLD_START_WAIT = Histogram(
     DEPLOYMENT_LABELS,
     buckets=COLD_START_BUCKETS,
 )
+MODEL_INPUTS = Counter(
+    "orchestration_model_inputs",
+    "Inputs answered by the model (predictions only, not streams).",
+    DEPLOYMENT_LABELS,
+)
+MODEL_CALLS = Counter(
+    "orchestration_model_calls",
+    "Model calls those inputs made up: with dynamic batching a request is a share of a "
+    "call. inputs / calls is the average batch size.",
+    DEPLOYMENT_LABELS,
+)
 RATE_LIMITED = Counter(
     "orchestration_rate_limited",
     "Requests refused with 429 by a rate limit (predict or the management API).",

@@ -9,18 +9,22 @@ no CSRF, no templates), so `orchestration.asgi` sends `/v2/` here; the Django vi
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from django.conf import settings
 
 from orchestration import jsonsafe
 from orchestration.metrics.instruments import NO_DEPLOYMENT
 from orchestration.predict import observe, resolve, routes
 from orchestration.predict.resolve import PredictError
+from orchestration.predict.streaming import ndjson_lines, open_generation
 from orchestration.predict.views import error_body, handle
 
 
 async def predict_app(scope, receive, send) -> None:
-    where = routes.match(scope["path"])
-    if where is None:
+    route = routes.match(scope["path"])
+    if route is None:
         await _refuse(send, 404, PredictError(404, resolve.INVALID_REQUEST, "Not found"))
         return
     if scope["method"] != "POST":
@@ -54,8 +58,49 @@ async def predict_app(scope, receive, send) -> None:
         )
         await _refuse(send, 413, exc)
         return
-    status, body, extra = await handle(headers.get("authorization", ""), b"".join(chunks), **where)
+    kind, where = route
+    authorization, raw = headers.get("authorization", ""), b"".join(chunks)
+    if kind == "generate":
+        await _stream(send, receive, await open_generation(authorization, raw, **where))
+        return
+    status, body, extra = await handle(authorization, raw, **where)
     await _send(send, status, body, extra)
+
+
+async def _stream(send, receive, opened) -> None:
+    """Send each response as a line as soon as it is ready; stop the model when the
+    client goes away (uvicorn then only says so through `receive`)."""
+    status, error, responses = opened
+    if responses is None:
+        await _send(send, status, error)
+        return
+
+    async def pump() -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"application/x-ndjson")],
+            }
+        )
+        async for line in ndjson_lines(responses):
+            await send({"type": "http.response.body", "body": line, "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async def gone() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    sending = asyncio.ensure_future(pump())
+    watching = asyncio.ensure_future(gone())
+    try:
+        await asyncio.wait((sending, watching), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in (sending, watching):
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await sending
+        await responses.aclose()
 
 
 async def _refuse(send, status: int, exc: PredictError) -> None:

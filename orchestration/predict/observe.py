@@ -18,6 +18,8 @@ class DeploymentSeries:
     replica_latency: object
     cold_starts: object
     cold_start_wait: object
+    model_inputs: object
+    model_calls: object
 
 
 _series: dict[tuple[str, ...], DeploymentSeries] = {}
@@ -32,6 +34,8 @@ def series(labels: tuple[str, ...]) -> DeploymentSeries:
             m.REPLICA_LATENCY.labels(*labels),
             m.COLD_STARTS.labels(*labels),
             m.COLD_START_WAIT.labels(*labels),
+            m.MODEL_INPUTS.labels(*labels),
+            m.MODEL_CALLS.labels(*labels),
         )
     return found
 

@@ -14,6 +14,7 @@ import asyncio
 import logging
 import random
 import time
+from collections.abc import AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ from orchestration.predict import observe, traffic
 from orchestration.predict.cache import RefreshingCache
 from orchestration.predict.dbconn import fresh_connection as _fresh_connection
 from orchestration.predict.upstream import UpstreamError, UpstreamPool
+from orchestration.predict.upstream_stream import ReplicaStream
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +70,10 @@ class ModelBadOutput(Exception):
 
 class ModelTimeout(Exception):
     """The replica took longer than PREDICT_TIMEOUT."""
+
+
+class ModelCannotStream(Exception):
+    """The model defines no generate method, so it has no stream to give."""
 
 
 class NoReplica(Exception):
@@ -172,10 +178,15 @@ class Router:
         series = observe.series(labels)
         traffic.started(deployment_id)
         series.in_flight.inc()
+        calls = 0.0
         try:
-            return await self._predict(deployment_id, inputs, series)
+            result = await self._predict(deployment_id, inputs, series)
+            calls = _calls(result.body.get("batch_size"), len(inputs))
+            series.model_inputs.inc(len(inputs))
+            series.model_calls.inc(calls)
+            return result
         finally:
-            traffic.finished(deployment_id)
+            traffic.finished(deployment_id, len(inputs) if calls else 0, calls)
             series.in_flight.dec()
 
     async def _predict(
@@ -228,6 +239,89 @@ class Router:
                 self._in_flight[backend.replica_id] -= 1
             series.replica_latency.observe(time.perf_counter() - sent)
             return _interpret(status, raw, backend, attempt, cold)
+        raise NoReplica("no replica of this deployment answered; try again", deploying=False)
+
+    async def generate(
+        self, deployment_id: int, inputs: list[dict], labels: tuple[str, ...] = NO_DEPLOYMENT
+    ) -> AsyncIterator[list[dict]]:
+        """The model's chunks as it yields them, each one data dict per input.
+
+        The request counts as in flight (for the autoscaler and the metrics) until its
+        last chunk. Closing this iterator early, as a caller that went away does, closes
+        the replica's connection, and the runner then stops the model's generator.
+        Errors before the first chunk are the exceptions `predict` raises, plus
+        ModelCannotStream; after it, ModelError or ModelBadOutput end the stream.
+        """
+        series = observe.series(labels)
+        traffic.started(deployment_id)
+        series.in_flight.inc()
+        try:
+            stream, backend = await self._open_stream(deployment_id, inputs, series)
+            try:
+                async for line in stream.lines(settings.PREDICT_TIMEOUT):
+                    yield _chunk(line, len(inputs))
+            except TimeoutError as exc:
+                raise ModelTimeout(str(exc)) from None
+            except UpstreamError as exc:
+                raise ModelError(f"the replica's stream broke off: {exc}") from None
+            finally:
+                stream.close()
+                self._in_flight[backend.replica_id] -= 1
+        finally:
+            traffic.finished(deployment_id)
+            series.in_flight.dec()
+
+    async def _open_stream(
+        self, deployment_id: int, inputs: list[dict], series: observe.DeploymentSeries
+    ) -> tuple[ReplicaStream, Backend]:
+        """A replica's answer to POST /generate, its head read: on one replica, or on
+        another when the first cannot be reached (nothing reached its model)."""
+        backends = await self.backends(deployment_id)
+        if not backends:
+            waiting = time.monotonic()
+            try:
+                backends = await self._cold_start(deployment_id, series)
+            finally:
+                series.cold_start_wait.observe(time.monotonic() - waiting)
+        payload = jsonsafe.dumpb({"inputs": inputs})
+        tried: set[int] = set()
+        for _ in (1, 2):
+            backend = self._pick(backends, tried)
+            if backend is None:
+                backends = await self.backends(deployment_id, refresh=True)
+                backend = self._pick(backends, tried)
+                if backend is None:
+                    break
+            tried.add(backend.replica_id)
+            try:
+                stream = await ReplicaStream.open(
+                    backend.address,
+                    "/generate",
+                    payload,
+                    connect_timeout=backend.connect_timeout,
+                    head_timeout=settings.PREDICT_TIMEOUT,
+                )
+            except UpstreamError as exc:
+                log.info("replica %s at %s failed: %s", backend.replica_id, backend.address, exc)
+                self._eject(backend.replica_id)
+                self.invalidate(deployment_id)
+                await self._reconcile_soon(deployment_id)
+                backends = [b for b in backends if b.replica_id != backend.replica_id]
+                continue
+            except TimeoutError:
+                raise ModelTimeout(
+                    f"the replica did not answer within {settings.PREDICT_TIMEOUT:.0f} s"
+                ) from None
+            if stream.status == 200:
+                self._in_flight[backend.replica_id] = self._in_flight.get(backend.replica_id, 0) + 1
+                return stream, backend
+            try:
+                raw = await stream.read_body(settings.PREDICT_TIMEOUT)
+            finally:
+                stream.close()
+            if stream.status == 501:
+                raise ModelCannotStream(_error_text(raw) or "the model has no generate method")
+            _interpret(stream.status, raw, backend, 1, False)  # raises for every other status
         raise NoReplica("no replica of this deployment answered; try again", deploying=False)
 
     def _eject(self, replica_id: int) -> None:
@@ -296,6 +390,36 @@ def _interpret(status: int, raw: bytes, backend: Backend, attempt: int, cold: bo
     if status == 503:
         raise NoReplica(message or "the replica is not ready", deploying=True)
     raise ModelError(message or f"the replica answered HTTP {status}")
+
+
+def _calls(batch_size, inputs: int) -> float:
+    """The share of model calls a request's inputs took: the runner says how many inputs
+    the call they rode in held (`batch_size`); a runner without batching, one call."""
+    if isinstance(batch_size, int) and not isinstance(batch_size, bool) and batch_size >= inputs:
+        return inputs / batch_size if batch_size else 0.0
+    return 1.0
+
+
+def _error_text(raw: bytes) -> str:
+    try:
+        body = jsonsafe.loads(raw)
+    except jsonsafe.JSONError:
+        return raw[:500].decode(errors="replace")
+    return str(body.get("error", "")) if isinstance(body, dict) else ""
+
+
+def _chunk(line: bytes, expected: int) -> list[dict]:
+    """One streamed line: a chunk of outputs, one per input, or the model's error."""
+    try:
+        body = jsonsafe.loads(line)
+    except jsonsafe.JSONError as exc:
+        raise ModelBadOutput(str(exc)) from None
+    if isinstance(body, dict) and "error" in body:
+        raise ModelError(str(body["error"]))
+    outputs = body.get("outputs") if isinstance(body, dict) else None
+    if not isinstance(outputs, list) or len(outputs) != expected:
+        raise ModelBadOutput(f"a streamed chunk must hold {expected} output(s), one per input")
+    return [item if isinstance(item, dict) else {} for item in outputs]
 
 
 @sync_to_async

@@ -20,8 +20,15 @@ PATTERNS = (
     rf"/versions/(?P<version_id>{_SEG})/outputs/?",
     rf"users/(?P<user_id>{_SEG})/deployments/(?P<deployment_slug>{_SEG})/outputs/?",
 )
+# The same places with `/generate` after `outputs`: the model's output as a stream
+# (Clarifai's GenerateModelOutputs over HTTP).
+GENERATE_PATTERNS = tuple(p.removesuffix("/?") + "/generate/?" for p in PATTERNS)
 PREFIX = "/v2/"
-_COMPILED = tuple(re.compile(f"^{re.escape(PREFIX)}{pattern}$") for pattern in PATTERNS)
+_COMPILED = tuple(
+    (kind, re.compile(f"^{re.escape(PREFIX)}{pattern}$"))
+    for kind, patterns in (("outputs", PATTERNS), ("generate", GENERATE_PATTERNS))
+    for pattern in patterns
+)
 
 
 def where(groups: dict[str, str | None]) -> dict[str, str | None]:
@@ -29,10 +36,11 @@ def where(groups: dict[str, str | None]) -> dict[str, str | None]:
     return {name: value for name, value in groups.items() if name != "app_id"}
 
 
-def match(path: str) -> dict | None:
-    """The handler's arguments for a full request path, or None when no route matches."""
-    for pattern in _COMPILED:
+def match(path: str) -> tuple[str, dict] | None:
+    """("outputs" or "generate", the handler's arguments) for a full request path, or
+    None when no route matches."""
+    for kind, pattern in _COMPILED:
         found = pattern.match(path)
         if found:
-            return where(found.groupdict())
+            return kind, where(found.groupdict())
     return None

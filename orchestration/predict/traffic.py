@@ -27,6 +27,9 @@ from orchestration.autoscaling.buckets import BUCKET_SECONDS, bucket_end
 class _Counter:
     requests: int = 0
     in_flight: int = 0
+    # Inputs answered, and the model calls they made up (a share of a batched call each).
+    inputs: int = 0
+    batches: float = 0.0
     area: float = 0.0  # in-flight integrated over time since the last flush
     changed: float = 0.0
     since: float = 0.0
@@ -57,12 +60,15 @@ def started(deployment_id: int) -> None:
     _ensure_flusher()
 
 
-def finished(deployment_id: int) -> None:
+def finished(deployment_id: int, inputs: int = 0, batches: float = 0.0) -> None:
+    """A request ended; `inputs` it sent to the model in a `batches` share of calls."""
     now = time.monotonic()
     with _lock:
         counter = _counters[deployment_id]
         _advance(counter, now)
         counter.in_flight -= 1
+        counter.inputs += inputs
+        counter.batches += batches
 
 
 EARLY_CHECK_SECONDS = 0.5
@@ -83,9 +89,10 @@ def _due_early(counter: _Counter, interval: float, bucket: float) -> bool:
     return pending >= EARLY_MIN_WEIGHT and (pending > written or interval >= EARLY_MAX_SECONDS)
 
 
-def take(*, early_only: bool = False) -> list[tuple[int, float, int, float]]:
-    """(deployment id, interval seconds, requests, average in-flight) since the last take;
-    `early_only`: only the deployments whose row is due early (see the module's text)."""
+def take(*, early_only: bool = False) -> list[tuple[int, float, int, float, int, float]]:
+    """(deployment id, interval seconds, requests, average in-flight, inputs, model calls)
+    since the last take; `early_only`: only the deployments whose row is due early (see
+    the module's text)."""
     now = time.monotonic()
     bucket = bucket_end(time.time())
     out = []
@@ -96,11 +103,21 @@ def take(*, early_only: bool = False) -> list[tuple[int, float, int, float]]:
             if early_only and not _due_early(counter, interval, bucket):
                 continue
             if counter.requests or counter.area:
-                out.append((deployment_id, interval, counter.requests, counter.area / interval))
+                out.append(
+                    (
+                        deployment_id,
+                        interval,
+                        counter.requests,
+                        counter.area / interval,
+                        counter.inputs,
+                        counter.batches,
+                    )
+                )
                 if counter.bucket != bucket:
                     counter.bucket, counter.bucket_weight = bucket, 0.0
                 counter.bucket_weight += _weight(counter.area, interval)
                 counter.requests, counter.area, counter.since = 0, 0.0, now
+                counter.inputs, counter.batches = 0, 0.0
             elif counter.in_flight == 0:
                 del _counters[deployment_id]
             else:
@@ -130,8 +147,10 @@ def flush(*, early_only: bool = False) -> int:
             interval_seconds=interval,
             requests=requests,
             in_flight=average,
+            inputs=inputs,
+            batches=batches,
         )
-        for deployment_id, interval, requests, average in samples
+        for deployment_id, interval, requests, average, inputs, batches in samples
         if deployment_id in existing
     )
     if existing:

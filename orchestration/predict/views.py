@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from orchestration import jsonsafe, ratelimit
@@ -18,6 +18,7 @@ from orchestration.predict.ids import new_id
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
     ModelBadOutput,
+    ModelCannotStream,
     ModelError,
     ModelTimeout,
     NoReplica,
@@ -63,20 +64,7 @@ async def handle(
     labels = NO_DEPLOYMENT
     status = 500
     try:
-        start_change_listener()
-        if len(raw) > settings.PREDICT_MAX_BYTES:
-            raise _too_large(len(raw))
-        caller = await resolve.caller_from_key(authorization)
-        await check_rate(caller)
-        inputs, selector = parse_body(raw)
-        target = await resolve.target_for(
-            caller,
-            user_id=where.get("user_id"),
-            model_slug=where.get("model_slug"),
-            version_id=where.get("version_id"),
-            deployment_slug=where.get("deployment_slug"),
-            selector=selector,
-        )
+        target, inputs = await accept(authorization, raw, **where)
         labels = target.labels
         body, headers = await run_prediction(target, inputs)
         status = 200
@@ -89,6 +77,26 @@ async def handle(
         return 500, error_body(PredictError(500, resolve.FAILURE, "Internal error")), {}
     finally:
         observe.answered(labels, status, transport, time.perf_counter() - started)
+
+
+async def accept(authorization: str, raw: bytes, **where) -> tuple[resolve.Target, list[dict]]:
+    """The checks every predict request passes, in order: size, key, rate, body, and
+    which deployment it goes to. Raises PredictError."""
+    start_change_listener()
+    if len(raw) > settings.PREDICT_MAX_BYTES:
+        raise _too_large(len(raw))
+    caller = await resolve.caller_from_key(authorization)
+    await check_rate(caller)
+    inputs, selector = parse_body(raw)
+    target = await resolve.target_for(
+        caller,
+        user_id=where.get("user_id"),
+        model_slug=where.get("model_slug"),
+        version_id=where.get("version_id"),
+        deployment_slug=where.get("deployment_slug"),
+        selector=selector,
+    )
+    return target, inputs
 
 
 async def check_rate(caller: resolve.Caller) -> None:
@@ -113,6 +121,28 @@ def _too_large(length: int) -> PredictError:
         "Request too large",
         f"the body is {length} bytes; the limit is {settings.PREDICT_MAX_BYTES}",
     )
+
+
+OK = {"code": resolve.SUCCESS, "description": "Ok"}
+
+
+def shape_outputs(
+    target: resolve.Target, inputs: list[dict], outputs: list, ids: list[str] | None = None
+) -> list[dict]:
+    """Clarifai's output objects: one per input, the model's data in each."""
+    created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+    ids = ids or [new_id() for _ in inputs]
+    return [
+        {
+            "id": output_id,
+            "status": OK,
+            "created_at": created,
+            "model": {"id": target.model_slug, "model_version": {"id": target.version_id}},
+            "input": {"id": item["id"], "data": item["data"]},
+            "data": data if isinstance(data, dict) else {},
+        }
+        for output_id, item, data in zip(ids, inputs, outputs, strict=True)
+    ]
 
 
 def error_body(exc: PredictError) -> dict:
@@ -182,6 +212,30 @@ def _selector(value) -> dict | None:
     raise bad
 
 
+ROUTER_ERRORS = (ModelError, ModelBadOutput, ModelTimeout, NoReplica, ModelCannotStream)
+
+
+def router_error(exc: Exception) -> PredictError:
+    """What the caller is told when routing to the model failed (one of ROUTER_ERRORS)."""
+    if isinstance(exc, ModelError):
+        return PredictError(
+            422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)
+        )
+    if isinstance(exc, ModelBadOutput):
+        return PredictError(
+            502, resolve.MODEL_PREDICTION_FAILED, "The model returned invalid JSON", str(exc)
+        )
+    if isinstance(exc, ModelTimeout):
+        return PredictError(504, resolve.FAILURE, "Model timed out", str(exc))
+    if isinstance(exc, ModelCannotStream):
+        return PredictError(
+            400, resolve.INVALID_REQUEST, "This model does not stream its outputs", str(exc)
+        )
+    code = resolve.MODEL_DEPLOYING if exc.deploying else resolve.MODEL_BUSY
+    description = "Model is deploying" if exc.deploying else "Model is busy, please retry"
+    return PredictError(503, code, description, str(exc))
+
+
 async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[dict, dict]:
     """Route the inputs and shape the Clarifai response; raises PredictError."""
     started = time.perf_counter()
@@ -189,41 +243,14 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
         result = await router.predict(
             target.deployment_id, [i["data"] for i in inputs], target.labels
         )
-    except ModelError as exc:
-        raise PredictError(
-            422, resolve.MODEL_PREDICTION_FAILED, "Model prediction failed", str(exc)
-        ) from None
-    except ModelBadOutput as exc:
-        raise PredictError(
-            502, resolve.MODEL_PREDICTION_FAILED, "The model returned invalid JSON", str(exc)
-        ) from None
-    except ModelTimeout as exc:
-        raise PredictError(504, resolve.FAILURE, "Model timed out", str(exc)) from None
-    except NoReplica as exc:
-        code = resolve.MODEL_DEPLOYING if exc.deploying else resolve.MODEL_BUSY
-        description = "Model is deploying" if exc.deploying else "Model is busy, please retry"
-        raise PredictError(503, code, description, str(exc)) from None
+    except ROUTER_ERRORS as exc:
+        raise router_error(exc) from None
     outputs = result.body.get("outputs")
     if not isinstance(outputs, list) or len(outputs) != len(inputs):
         raise PredictError(
             502, resolve.MODEL_PREDICTION_FAILED, "The model returned malformed outputs"
         )
-    created = datetime.now(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
-    ok = {"code": resolve.SUCCESS, "description": "Ok"}
-    body = {
-        "status": ok,
-        "outputs": [
-            {
-                "id": new_id(),
-                "status": ok,
-                "created_at": created,
-                "model": {"id": target.model_slug, "model_version": {"id": target.version_id}},
-                "input": {"id": item["id"], "data": item["data"]},
-                "data": data if isinstance(data, dict) else {},
-            }
-            for item, data in zip(inputs, outputs, strict=True)
-        ],
-    }
+    body = {"status": OK, "outputs": shape_outputs(target, inputs, outputs)}
     elapsed = (time.perf_counter() - started) * 1000
     headers = {
         "X-Deployment": target.deployment_slug,
@@ -233,3 +260,23 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
     if result.cold_start:
         headers["X-Cold-Start"] = "1"
     return body, headers
+
+
+@login_not_required
+@csrf_exempt
+async def generate(request: HttpRequest, **groups: str | None) -> HttpResponse:
+    """Every streaming path (`routes.GENERATE_PATTERNS`), for WSGI and the test client;
+    under the ASGI server `predict.fast` serves them, through the same `open_generation`."""
+    from orchestration.predict.streaming import ndjson_lines, open_generation
+
+    if request.method != "POST":
+        return error_response(PredictError(405, resolve.INVALID_REQUEST, "Use POST"))
+    status, error, responses = await open_generation(
+        request.headers.get("Authorization", ""), request.body, **routes.where(groups)
+    )
+    if responses is None:
+        return JsonResponse(error, status=status, json_dumps_params=STRICT)
+    return StreamingHttpResponse(ndjson_lines(responses), content_type=NDJSON)
+
+
+NDJSON = "application/x-ndjson"

@@ -133,16 +133,25 @@ def test_unsupported_rpcs_answer_not_implemented(stub, owner_key):
     assert response.status.code == codes.NOT_IMPLEMENTED
 
 
-def test_streaming_rpcs_say_the_model_cannot_stream(stub, owner_key, other_key, objects):
+def test_bidirectional_streams_are_not_served(stub, owner_key, objects):
     request = service_pb2.PostModelOutputsRequest(user_app_id=ME, model_id="wordstats")
-    answers = list(stub.GenerateModelOutputs(request, metadata=_md(owner_key), timeout=5))
-    assert len(answers) == 1 and answers[0].status.code == codes.NOT_IMPLEMENTED
-    assert answers[0].status.description == "Streaming is not supported for this model"
-    assert "wordstats" in answers[0].status.details
     answers = list(stub.StreamModelOutputs(iter([request]), metadata=_md(owner_key), timeout=5))
     assert len(answers) == 1 and answers[0].status.code == codes.NOT_IMPLEMENTED
-    # The key and the owner rules come first, as for every other RPC.
+    assert "GenerateModelOutputs" in answers[0].status.details
+
+
+def test_generate_checks_key_owner_and_body_first(stub, owner_key, other_key, objects):
+    """Before any model runs: the key, the owner rules and the body, as for a prediction."""
+    request = service_pb2.PostModelOutputsRequest(
+        user_app_id=ME,
+        model_id="wordstats",
+        inputs=[resources_pb2.Input(data=resources_pb2.Data(text={"raw": "hi"}))],
+    )
     bad = list(stub.GenerateModelOutputs(request, metadata=_md("orc_nope"), timeout=5))
+    assert len(bad) == 1
     assert bad[0].status.code in (codes.CONN_KEY_INVALID, codes.CONN_KEY_NOT_FOUND)
     theirs = list(stub.GenerateModelOutputs(request, metadata=_md(other_key), timeout=5))
-    assert theirs[0].status.code == codes.MODEL_DOES_NOT_EXIST
+    assert len(theirs) == 1 and theirs[0].status.code == codes.MODEL_DOES_NOT_EXIST
+    empty = service_pb2.PostModelOutputsRequest(user_app_id=ME, model_id="wordstats")
+    answers = list(stub.GenerateModelOutputs(empty, metadata=_md(owner_key), timeout=5))
+    assert len(answers) == 1 and answers[0].status.code == codes.CONN_INVALID_REQUEST
