@@ -17,6 +17,7 @@ model_urls = (
     [
         *catalog_urls.urlpatterns,
         path("<slug:slug>/predict/", predict_portal.predict, name="predict"),
+        path("<slug:slug>/generate/", predict_portal.generate, name="generate"),
     ],
     catalog_urls.app_name,
 )

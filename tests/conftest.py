@@ -280,6 +280,7 @@ def version_from_example(db):
             content_hash=upload.content_hash,
             cpu_request=upload.cpu,
             memory_request_bytes=upload.memory_bytes,
+            streams=upload.streams,
         )
         version.upload.save("upload.tar.gz", ContentFile(pack_folder(upload.root)), save=False)
         version.save()

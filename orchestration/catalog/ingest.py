@@ -162,6 +162,7 @@ def _store(owner, upload: ModelUpload, data: bytes) -> ModelVersion:
                 cpu_request=_cpu_decimal(upload.cpu),
                 memory_request_bytes=upload.memory_bytes,
                 num_accelerators=upload.num_accelerators,
+                streams=upload.streams,
                 created_by=owner,
             )
             # The name the file will get (it holds the random version id). Known before

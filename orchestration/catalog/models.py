@@ -85,6 +85,9 @@ class ModelVersion(models.Model):
     )
     memory_request_bytes = models.BigIntegerField("memory per replica", null=True, blank=True)
     num_accelerators = models.PositiveIntegerField(default=0)
+    streams = models.BooleanField(
+        default=False, help_text="Its model class defines generate(): outputs can stream."
+    )
     image = models.CharField(max_length=255, blank=True)
     build_status = models.CharField(
         max_length=16, choices=BuildStatus.choices, default=BuildStatus.QUEUED

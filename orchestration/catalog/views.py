@@ -124,6 +124,7 @@ def model_detail(request: HttpRequest, slug: str) -> HttpResponse:
         latest_ready=model.latest_ready_version(),
         deployments=deployments,
         image_input=sdk["sdk_image_input"],
+        streams=model.versions.filter(streams=True).exists(),
         **sdk,
     )
 

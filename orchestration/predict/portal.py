@@ -7,16 +7,18 @@ import time
 
 from asgiref.sync import async_to_sync
 from django.core.handlers.asgi import ASGIRequest
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from orchestration import jsonsafe
 from orchestration.catalog.models import Model
 from orchestration.deployments.models import Replica
 from orchestration.predict import observe, resolve
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import router
-from orchestration.predict.views import run_prediction
+from orchestration.predict.streaming import start_generation
+from orchestration.predict.views import NDJSON, run_prediction
 
 MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
@@ -50,29 +52,40 @@ def predict(request: HttpRequest, slug: str) -> HttpResponse:
     return render(request, template, context)
 
 
-def _predict(request: HttpRequest, model: Model) -> dict:
-    deployment_slug = request.POST.get("deployment", "").strip() or None
+def _form_input(request: HttpRequest) -> dict:
+    """The data object the form sends, or {"error": ...} saying what is missing."""
     text = request.POST.get("text", "").strip()
     image = request.FILES.get("image")
     if image is not None:
         if image.size > MAX_IMAGE_BYTES:
             return {"error": "The image is larger than 10 MB."}
-        data = {"image": {"base64": base64.b64encode(image.read()).decode()}}
-    elif text:
-        data = {"text": {"raw": text}}
-    else:
-        return {"error": "Type some text (or choose an image) to send to the model."}
+        return {"image": {"base64": base64.b64encode(image.read()).decode()}}
+    if text:
+        return {"text": {"raw": text}}
+    return {"error": "Type some text (or choose an image) to send to the model."}
+
+
+def _form_target(request: HttpRequest, model: Model) -> resolve.Target:
+    """The deployment the form chose (Shared by default), as the API resolves it."""
+    deployment_slug = request.POST.get("deployment", "").strip() or None
     caller = resolve.Caller(request.user.pk, request.user.get_username())
     selector = {"deployment": {"id": deployment_slug}} if deployment_slug else None
+    return async_to_sync(resolve.target_for)(
+        caller,
+        user_id=None,
+        model_slug=model.slug,
+        version_id=None,
+        deployment_slug=None,
+        selector=selector,
+    )
+
+
+def _predict(request: HttpRequest, model: Model) -> dict:
+    data = _form_input(request)
+    if "error" in data:
+        return data
     try:
-        target = async_to_sync(resolve.target_for)(
-            caller,
-            user_id=None,
-            model_slug=model.slug,
-            version_id=None,
-            deployment_slug=None,
-            selector=selector,
-        )
+        target = _form_target(request, model)
         once = not isinstance(request, ASGIRequest)
         body, headers = async_to_sync(_run)(target, [{"id": "portal", "data": data}], once)
     except PredictError as exc:
@@ -94,3 +107,58 @@ def _predict(request: HttpRequest, model: Model) -> dict:
         "cold_start": bool(headers.get("X-Cold-Start")),
         "version_id": target.version_id,
     }
+
+
+@require_http_methods(["POST"])
+def generate(request: HttpRequest, slug: str) -> HttpResponse:
+    """The form's Stream button: the model's text as it is generated, one JSON line per
+    chunk (`{"text": ...}`), then `{"done": ...}` or `{"error": ...}`; static/js/portal.js
+    appends each chunk to the page as it arrives."""
+    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model")
+    data = _form_input(request)
+    if "error" in data:
+        return _lines([data])
+    try:
+        target = _form_target(request, model)
+    except PredictError as exc:
+        return _lines([{"error": exc.description, "details": exc.details}])
+    return StreamingHttpResponse(_stream(target, data), content_type=NDJSON)
+
+
+async def _stream(target: resolve.Target, data: dict):
+    started = time.perf_counter()
+    status, error, responses = await start_generation(
+        target, [{"id": "portal", "data": data}], transport="portal"
+    )
+    if responses is None:
+        yield _line(
+            {"error": error["status"]["description"], "details": error["status"]["details"]}
+        )
+        return
+    try:
+        async for response in responses:
+            if response["status"]["code"] != resolve.SUCCESS:
+                status = response["status"]
+                yield _line({"error": status["description"], "details": status.get("details", "")})
+                return
+            yield _line({"text": _text_of(response["outputs"][0]["data"])})
+    finally:
+        await responses.aclose()
+    elapsed = (time.perf_counter() - started) * 1000
+    yield _line({"done": True, "deployment": target.deployment_slug, "ms": round(elapsed, 1)})
+
+
+def _text_of(data: dict) -> str:
+    """A chunk's text; a chunk that is not text is shown as its JSON."""
+    text = (data.get("text") or {}).get("raw") if isinstance(data.get("text"), dict) else None
+    return text if isinstance(text, str) else jsonsafe.dumps(data)
+
+
+def _line(item: dict) -> bytes:
+    return jsonsafe.dumpb(item) + b"\n"
+
+
+def _lines(items: list[dict]) -> HttpResponse:
+    return HttpResponse(b"".join(_line(item) for item in items), content_type=NDJSON)

@@ -43,32 +43,44 @@ async def open_generation(
     None). The caller must exhaust or `aclose()` the responses: closing them early stops
     the model's generator."""
     started = time.perf_counter()
-    labels = NO_DEPLOYMENT
-    transport = f"{transport}_stream"
-    chunks = None
     try:
         target, inputs = await accept(authorization, raw, **where)
-        labels = target.labels
-        chunks = router.generate(target.deployment_id, [i["data"] for i in inputs], labels)
+    except Exception as exc:  # noqa: BLE001 - nothing a client sends may end in a 500 page
+        if isinstance(exc, PredictError):
+            error = exc
+        else:
+            log.exception("generate failed")
+            error = PredictError(500, resolve.FAILURE, "Internal error")
+        observe.answered(
+            NO_DEPLOYMENT, error.http_status, f"{transport}_stream", time.perf_counter() - started
+        )
+        return error.http_status, error_body(error), None
+    return await start_generation(target, inputs, transport=transport, started=started)
+
+
+async def start_generation(
+    target: resolve.Target, inputs: list[dict], *, transport: str, started: float | None = None
+) -> tuple[int, dict | None, AsyncIterator[dict] | None]:
+    """`open_generation` for a request already accepted (the portal's, by its session)."""
+    started = time.perf_counter() if started is None else started
+    transport = f"{transport}_stream"
+    chunks = router.generate(target.deployment_id, [i["data"] for i in inputs], target.labels)
+    try:
         try:
             first = await anext(chunks)
         except StopAsyncIteration:
             first = None
-    except (PredictError, *ROUTER_ERRORS) as exc:
-        if chunks is not None:
-            await chunks.aclose()
-        error = exc if isinstance(exc, PredictError) else router_error(exc)
-        observe.answered(labels, error.http_status, transport, time.perf_counter() - started)
-        return error.http_status, error_body(error), None
+    except ROUTER_ERRORS as exc:
+        await chunks.aclose()
+        error = router_error(exc)
     except Exception:
-        if chunks is not None:
-            await chunks.aclose()
+        await chunks.aclose()
         log.exception("generate failed")
-        observe.answered(labels, 500, transport, time.perf_counter() - started)
         error = PredictError(500, resolve.FAILURE, "Internal error")
-        return 500, error_body(error), None
-    responses = _responses(target, inputs, first, chunks, transport, started)
-    return 200, None, responses
+    else:
+        return 200, None, _responses(target, inputs, first, chunks, transport, started)
+    observe.answered(target.labels, error.http_status, transport, time.perf_counter() - started)
+    return error.http_status, error_body(error), None
 
 
 async def _responses(

@@ -41,3 +41,70 @@ document.addEventListener("click", function (event) {
     selectIt();
   }
 });
+
+// "Stream" in a model's Try it form: post the form to the button's data-stream-url and
+// show the model's text growing as each chunk arrives (one JSON line per chunk: {text},
+// then {done} or {error}). Text is set with textContent: nothing the model writes is
+// read as markup.
+document.addEventListener("click", function (event) {
+  var button = event.target;
+  if (!(button instanceof HTMLButtonElement) || !button.hasAttribute("data-stream-url")) return;
+  var form = button.form;
+  var box = document.getElementById(button.getAttribute("data-stream-into"));
+  if (!form || !box || !window.fetch || !window.TextDecoder) return;
+  event.preventDefault();
+  box.textContent = "";
+  var panel = document.createElement("div");
+  panel.className = "stream-result";
+  var text = document.createElement("p");
+  text.className = "stream-text";
+  text.setAttribute("data-streaming", "1");
+  var meta = document.createElement("p");
+  meta.className = "muted small stream-meta";
+  meta.textContent = "Streaming…";
+  panel.appendChild(text);
+  panel.appendChild(meta);
+  box.appendChild(panel);
+  button.disabled = true;
+  var show = function (item) {
+    if (item.text !== undefined) {
+      text.textContent += item.text;
+    } else if (item.error !== undefined) {
+      var error = document.createElement("p");
+      error.className = "error-text";
+      error.textContent = item.error + (item.details ? ": " + item.details : "");
+      panel.appendChild(error);
+      meta.textContent = "";
+    } else if (item.done) {
+      meta.textContent = "Done · deployment " + item.deployment + " · " + item.ms + " ms";
+    }
+  };
+  fetch(button.getAttribute("data-stream-url"), {
+    method: "POST",
+    body: new FormData(form),
+    credentials: "same-origin",
+    headers: { "X-Requested-With": "fetch" },
+  }).then(function (response) {
+    var reader = response.body.getReader();
+    var decoder = new TextDecoder();
+    var pending = "";
+    var pump = function () {
+      return reader.read().then(function (part) {
+        pending += decoder.decode(part.value || new Uint8Array(), { stream: !part.done });
+        var lines = pending.split("\n");
+        pending = part.done ? "" : lines.pop();
+        lines.forEach(function (line) {
+          if (line.trim()) show(JSON.parse(line));
+        });
+        if (!part.done) return pump();
+      });
+    };
+    if (!response.ok) throw new Error("the server answered " + response.status);
+    return pump();
+  }).catch(function (error) {
+    show({ error: "Streaming failed", details: String(error.message || error) });
+  }).then(function () {
+    text.removeAttribute("data-streaming");
+    button.disabled = false;
+  });
+});

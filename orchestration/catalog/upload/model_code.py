@@ -1,18 +1,26 @@
 """Checking 1/model.py by parsing it, never importing it: one model class with a
-predict(self, inputs) method, found the way the runner finds it."""
+predict(self, inputs) method, found the way the runner finds it, and whether it also
+streams (a generate(self, inputs) method)."""
 
 from __future__ import annotations
 
 import ast
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UploadError
 from .tree import MODEL_FILE, read_text
 
 
-def check_model_code(root: Path) -> str:
-    """Parse 1/model.py (never import it) and return the name of its model class."""
+@dataclass(frozen=True)
+class ModelCode:
+    name: str  # the model class
+    streams: bool  # it (or a class of this file it inherits from) defines generate()
+
+
+def check_model_code(root: Path) -> ModelCode:
+    """Parse 1/model.py (never import it) and describe its model class."""
     text = read_text(
         root, MODEL_FILE, "not found: the model class goes in 1/model.py, in a folder named 1"
     )
@@ -25,10 +33,13 @@ def check_model_code(root: Path) -> str:
 
     classes = [node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)]
     predicts: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    generates: set[str] = set()
     for cls in classes:
         for node in _statements(cls.body):
             if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
                 predicts[cls.name] = node
+            if isinstance(node, ast.FunctionDef) and node.name == "generate":
+                generates.add(cls.name)
     # Like the runner: a class counts when it defines predict or inherits it from one that
     # does in this file; of a class and its subclass, the subclass is the model.
     candidates = set(predicts)
@@ -65,7 +76,24 @@ def check_model_code(root: Path) -> str:
                 MODEL_FILE,
                 f"line {func.lineno}: predict must take the inputs: def predict(self, inputs)",
             )
-    return leaves[0] if leaves else sorted(candidates)[0]
+    name = leaves[0] if leaves else sorted(candidates)[0]
+    return ModelCode(name, _inherits(name, generates, classes))
+
+
+def _inherits(name: str, owners: set[str], classes: list[ast.ClassDef]) -> bool:
+    """Whether class `name` or one of its bases in this file is among `owners`."""
+    by_name = {cls.name: cls for cls in classes}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in owners:
+            return True
+        if current in seen or current not in by_name:
+            continue
+        seen.add(current)
+        todo.extend(b for b in (_base_name(base) for base in by_name[current].bases) if b)
+    return False
 
 
 def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:

@@ -34,6 +34,7 @@ class ModelUpload:
     content_hash: str  # see _content_hash()
     root: Path
     model_class: str = ""  # name of the class in 1/model.py that has predict()
+    streams: bool = False  # the model class also has generate(): it can stream outputs
 
 
 def validate_model_folder(root: Path) -> ModelUpload:
@@ -46,7 +47,7 @@ def validate_model_folder(root: Path) -> ModelUpload:
     root = Path(root)
     files = walk_files(root)
     config = check_config(root)
-    model_class = check_model_code(root)
+    code = check_model_code(root)
     requirements = check_requirements(root)
     content_hash, total_bytes = _content_hash(files)
     return ModelUpload(
@@ -62,7 +63,8 @@ def validate_model_folder(root: Path) -> ModelUpload:
         total_bytes=total_bytes,
         content_hash=content_hash,
         root=root,
-        model_class=model_class,
+        model_class=code.name,
+        streams=code.streams,
     )
 
 
