@@ -8,31 +8,41 @@ project.
 
 Endpoints:
 
-    GET  /healthz  200 {"status": "ready", "in_flight": n, ...} once the model is loaded,
-                   503 {"status": "loading"} before, 500 {"status": "failed", "error": ...}
-                   when loading raised.
-    POST /predict  {"inputs": [data, ...]} -> {"outputs": [data, ...]}, one output per
-                   input, in order, where data is a Clarifai-style data object.
+    GET  /healthz   200 {"status": "ready", "in_flight": n, ...} once the model is loaded,
+                    503 {"status": "loading"} before, 500 {"status": "failed", "error": ...}
+                    when loading raised.
+    POST /predict   {"inputs": [data, ...]} -> {"outputs": [data, ...], "batch_size": n},
+                    one output per input, in order, where data is a Clarifai-style data
+                    object and batch_size the number of inputs in the model call this
+                    request rode in (len(inputs) unless batching gathered others).
+    POST /generate  {"inputs": [data, ...]} -> a chunked application/x-ndjson stream, one
+                    line {"outputs": [data, ...]} per chunk the model's generate() yields
+                    (one data object per input), ending with {"error": ...} if the model
+                    raises mid-stream. 501 when the model has no generate method.
 
 Settings (environment): MAX_REQUEST_BYTES (default 20 MiB), MODEL_CONCURRENCY (how many
-predict calls run at once, default 4), IDLE_TIMEOUT (seconds an idle keep-alive
+model calls run at once, default 4), IDLE_TIMEOUT (seconds an idle keep-alive
 connection is kept, default 120), SHUTDOWN_GRACE (seconds in-flight requests get to
-finish after SIGTERM, default 10).
+finish after SIGTERM, default 10), BATCH_MAX_SIZE and BATCH_MAX_WAIT_MS (dynamic
+batching, off unless BATCH_MAX_SIZE > 1; see Batcher).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import importlib.util
 import inspect
 import json
 import os
+import select
 import signal
 import socket
 import sys
 import threading
 import time
 import traceback
+from collections.abc import Iterator
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -59,6 +69,21 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return max(minimum, value)
 
 
+def env_float(name: str, default: float, minimum: float = 0.0) -> float:
+    raw = os.environ.get(name, "")
+    if not raw.strip():
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        log(f"ignoring {name}={raw!r}: not a number, using {default}")
+        return default
+    if value != value or value in (float("inf"), float("-inf")):
+        log(f"ignoring {name}={raw!r}: not a finite number, using {default}")
+        return default
+    return max(minimum, value)
+
+
 def describe(exc: BaseException) -> str:
     """`ValueError: message`, the form callers see in error bodies."""
     text = str(exc)
@@ -68,12 +93,20 @@ def describe(exc: BaseException) -> str:
 class ModelHost:
     """Owns the user's model object and everything concurrent requests share about it."""
 
-    def __init__(self, model_dir: str, concurrency: int) -> None:
+    def __init__(
+        self,
+        model_dir: str,
+        concurrency: int,
+        batch_max_size: int = 1,
+        batch_max_wait_ms: float = 0.0,
+    ) -> None:
         self.model_dir = os.path.abspath(model_dir)
         self.status = "loading"
         self.error: str | None = None
         self.model: Any = None
         self.class_name: str | None = None
+        self.has_predict = False
+        self.has_generate = False
         self.loaded_at: float | None = None
         self.started_at = time.time()
         self.concurrency = concurrency
@@ -84,6 +117,15 @@ class ModelHost:
         self._lock = threading.Lock()
         self.in_flight = 0
         self.served = 0
+        # Model predict calls and the inputs they carried, batched or not: their ratio is
+        # the average batch size.
+        self.batches = 0
+        self.batched_inputs = 0
+        self.streams = 0
+        self.streams_disconnected = 0
+        self.batcher = (
+            Batcher(self, batch_max_size, batch_max_wait_ms) if batch_max_size > 1 else None
+        )
 
     # Loading ----------------------------------------------------------------------------
 
@@ -99,6 +141,8 @@ class ModelHost:
         began = time.monotonic()
         try:
             self.model, self.class_name = load_model_object(self.model_dir)
+            self.has_predict = callable(getattr(self.model, "predict", None))
+            self.has_generate = callable(getattr(self.model, "generate", None))
             self.loaded_at = time.time()
             self.status = "ready"
             log(f"model {self.class_name} ready in {time.monotonic() - began:.2f}s")
@@ -119,6 +163,18 @@ class ModelHost:
             self.in_flight -= 1
             self.served += 1
 
+    def count_call(self, inputs: int) -> None:
+        with self._lock:
+            self.batches += 1
+            self.batched_inputs += inputs
+
+    def count_stream(self, *, disconnected: bool = False) -> None:
+        with self._lock:
+            if disconnected:
+                self.streams_disconnected += 1
+            else:
+                self.streams += 1
+
     def health(self) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {"status": self.status, "in_flight": self.in_flight}
         if self.status == "ready":
@@ -126,6 +182,13 @@ class ModelHost:
                 model=self.class_name,
                 concurrency=self.concurrency,
                 served=self.served,
+                predict=self.has_predict,
+                generate=self.has_generate,
+                batching=self.batcher.settings() if self.batcher else None,
+                batches=self.batches,
+                batched_inputs=self.batched_inputs,
+                streams=self.streams,
+                streams_disconnected=self.streams_disconnected,
                 uptime_seconds=round(time.time() - self.started_at, 3),
             )
             return 200, body
@@ -136,36 +199,149 @@ class ModelHost:
 
     # Prediction -------------------------------------------------------------------------
 
-    def predict(self, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def predict(self, inputs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        """The outputs for `inputs` and the number of inputs in the model call they rode in.
+
+        Raises what the model raised (or OutputError) unbatched, BatchFailed batched.
+        """
+        if self.batcher is not None:
+            return self.batcher.submit(inputs)
+        return self.call_predict(inputs), len(inputs)
+
+    def call_predict(self, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with self.slots:
             result = self.model.predict(inputs)
+        self.count_call(len(inputs))
         return check_outputs(result, len(inputs))
 
 
+class BatchFailed(Exception):
+    """The model call of a batch raised; every request of the batch answers `message`."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class _Pending:
+    """One request's inputs waiting in the batcher, and where its answer is left."""
+
+    __slots__ = ("inputs", "arrived", "done", "outputs", "batch_size", "error")
+
+    def __init__(self, inputs: list[dict[str, Any]]) -> None:
+        self.inputs = inputs
+        self.arrived = time.monotonic()
+        self.done = threading.Event()
+        self.outputs: list[dict[str, Any]] = []
+        self.batch_size = 0
+        self.error: str | None = None
+
+
+class Batcher:
+    """Gathers the inputs of concurrent predict requests into one model.predict call.
+
+    Request threads queue their inputs and block on their own event; one dispatcher
+    thread takes the oldest request, then waits until `max_wait_ms` after that request
+    arrived for others, as long as the batch stays within `max_batch_size` inputs. A
+    request with more inputs than that is a call of its own, never split (its outputs
+    then come from one call, as unbatched). One batch is in the model at a time; the next
+    one accumulates meanwhile, so under load batches fill without waiting at all.
+    """
+
+    def __init__(self, host: ModelHost, max_size: int, max_wait_ms: float) -> None:
+        self.host = host
+        self.max_size = max_size
+        self.max_wait_ms = max_wait_ms
+        self._max_wait = max_wait_ms / 1000.0
+        self._pending: collections.deque[_Pending] = collections.deque()
+        self._ready = threading.Condition(threading.Lock())
+        threading.Thread(target=self._run, name="batcher", daemon=True).start()
+
+    def settings(self) -> dict[str, Any]:
+        return {"max_batch_size": self.max_size, "max_wait_ms": self.max_wait_ms}
+
+    def submit(self, inputs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
+        item = _Pending(inputs)
+        with self._ready:
+            self._pending.append(item)
+            self._ready.notify()
+        item.done.wait()
+        if item.error is not None:
+            raise BatchFailed(item.error)
+        return item.outputs, item.batch_size
+
+    def _next_batch(self) -> tuple[list[_Pending], int]:
+        with self._ready:
+            while not self._pending:
+                self._ready.wait()
+            first = self._pending.popleft()
+            batch, size = [first], len(first.inputs)
+            deadline = first.arrived + self._max_wait
+            while size < self.max_size:
+                if not self._pending:
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0:
+                        break
+                    self._ready.wait(remaining)
+                    continue
+                if size + len(self._pending[0].inputs) > self.max_size:
+                    break  # it opens the next batch rather than overfill this one
+                item = self._pending.popleft()
+                batch.append(item)
+                size += len(item.inputs)
+        return batch, size
+
+    def _run(self) -> None:
+        while True:
+            batch, size = self._next_batch()
+            inputs = [data for item in batch for data in item.inputs]
+            try:
+                outputs = self.host.call_predict(inputs)
+            except OutputError as exc:
+                log(f"predict contract violation in a batch of {size} inputs: {exc}")
+                self._fail(batch, f"OutputError: {exc}")
+                continue
+            except BaseException as exc:  # the dispatcher must outlive any model bug
+                log(f"predict failed for a batch of {size} inputs: {describe(exc)}")
+                traceback.print_exc(file=sys.stderr)
+                self._fail(batch, describe(exc))
+                continue
+            start = 0
+            for item in batch:
+                item.outputs = outputs[start : start + len(item.inputs)]
+                item.batch_size = size
+                start += len(item.inputs)
+                item.done.set()
+
+    @staticmethod
+    def _fail(batch: list[_Pending], message: str) -> None:
+        for item in batch:
+            item.error = message
+            item.done.set()
+
+
 class OutputError(Exception):
-    """predict() returned something that breaks the one-output-per-input contract."""
+    """predict() or generate() broke the one-output-per-input contract."""
 
 
-def check_outputs(result: Any, expected: int) -> list[dict[str, Any]]:
+def check_outputs(result: Any, expected: int, method: str = "predict") -> list[dict[str, Any]]:
+    verb = "return" if method == "predict" else "yield"
+    shape = f"{method} must {verb} a list of {expected} data dicts"
     if isinstance(result, dict) or result is None or isinstance(result, str | bytes):
-        raise OutputError(
-            f"predict must return a list of {expected} data dicts, got {type(result).__name__}"
-        )
+        raise OutputError(f"{shape}, got {type(result).__name__}")
     try:
         outputs = list(result)
     except TypeError:
-        raise OutputError(
-            f"predict must return a list of {expected} data dicts, got {type(result).__name__}"
-        ) from None
+        raise OutputError(f"{shape}, got {type(result).__name__}") from None
     if len(outputs) != expected:
         raise OutputError(
-            f"predict returned {len(outputs)} outputs for {expected} inputs; "
-            "it must return exactly one output per input, in order"
+            f"{method} {verb}ed {len(outputs)} outputs for {expected} inputs; "
+            f"it must {verb} exactly one output per input, in order"
         )
     for index, item in enumerate(outputs):
         if not isinstance(item, dict):
             raise OutputError(
-                f"predict output {index} is a {type(item).__name__}; each output must be a "
+                f"{method} output {index} is a {type(item).__name__}; each output must be a "
                 'data dict such as {"text": {"raw": "..."}}'
             )
     return outputs
@@ -202,19 +378,27 @@ def load_model_object(model_dir: str) -> tuple[Any, str]:
 
 
 def find_model_class(module: Any) -> type:
-    """The one class in model.py with a predict method.
+    """The one class in model.py with a predict method, or else with a generate method.
 
     Classes merely imported into model.py are ignored, and when model.py defines a base
-    class and a subclass of it, the most derived one is meant.
+    class and a subclass of it, the most derived one is meant. Classes with generate
+    count only when none has predict, so that a helper class with a generate method
+    beside a predict model (a text sampler, say) does not make two model classes.
     """
-    candidates = [
+    own = [
         obj
         for _, obj in inspect.getmembers(module, inspect.isclass)
-        if obj.__module__ == module.__name__ and callable(getattr(obj, "predict", None))
+        if obj.__module__ == module.__name__
+    ]
+    candidates = [c for c in own if callable(getattr(c, "predict", None))] or [
+        c for c in own if callable(getattr(c, "generate", None))
     ]
     leaves = [c for c in candidates if not any(o is not c and issubclass(o, c) for o in candidates)]
     if not leaves:
-        raise TypeError("model.py defines no class with a predict(self, inputs) method")
+        raise TypeError(
+            "model.py defines no class with a predict(self, inputs) "
+            "or generate(self, inputs) method"
+        )
     if len(leaves) > 1:
         names = ", ".join(sorted(c.__name__ for c in leaves))
         raise TypeError(f"model.py defines several model classes ({names}); keep exactly one")
@@ -366,8 +550,8 @@ class Handler(BaseHTTPRequestHandler):
         if route == "/healthz":
             status, body = self.host.health()
             self.send_json(status, body)
-        elif route == "/predict":
-            self.send_json(405, {"error": "use POST /predict"}, headers={"Allow": "POST"})
+        elif route in ("/predict", "/generate"):
+            self.send_json(405, {"error": f"use POST {route}"}, headers={"Allow": "POST"})
         else:
             self.send_error_json(404, f"no route for GET {route}")
 
@@ -377,33 +561,50 @@ class Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         route = self.route
         try:
-            if route != "/predict":
+            if route == "/predict":
+                self.handle_predict()
+            elif route == "/generate":
+                self.handle_generate()
+            else:
                 # Drain what we can so keep-alive survives a wrong path.
                 self.read_body()
                 raise RequestError(404, f"no route for POST {route}")
-            self.handle_predict()
         except RequestError as exc:
             self.send_error_json(exc.status, exc.message, close=exc.close)
+
+    def model_unavailable(self) -> bool:
+        """Answers 503 (and says so) unless the model is loaded."""
+        host = self.host
+        if host.status == "ready":
+            return False
+        message = (
+            f"model failed to load: {host.error}"
+            if host.status == "failed"
+            else "model is still loading"
+        )
+        self.send_json(503, {"error": message}, headers={"Retry-After": "1"})
+        return True
 
     def handle_predict(self) -> None:
         body = self.read_body()
         host = self.host
-        if host.status != "ready":
-            message = (
-                f"model failed to load: {host.error}"
-                if host.status == "failed"
-                else "model is still loading"
+        if self.model_unavailable():
+            return
+        if not host.has_predict:
+            self.send_error_json(
+                501, "this model has no predict(self, inputs) method; it streams: POST /generate"
             )
-            self.send_json(503, {"error": message}, headers={"Retry-After": "1"})
             return
         inputs = parse_inputs(body)
         if not inputs:
-            self.send_json(200, {"outputs": []})
+            self.send_json(200, {"outputs": [], "batch_size": 0})
             return
         host.enter()
         try:
-            status, payload = 200, {"outputs": host.predict(inputs)}
-            body = encode(payload)
+            outputs, batch_size = host.predict(inputs)
+            status, body = 200, encode({"outputs": outputs, "batch_size": batch_size})
+        except BatchFailed as exc:  # logged once for the batch by the dispatcher
+            status, body = 500, encode({"error": exc.message})
         except OutputError as exc:
             log(f"predict contract violation: {exc}")
             status, body = 500, encode({"error": f"OutputError: {exc}"})
@@ -415,13 +616,143 @@ class Handler(BaseHTTPRequestHandler):
             host.leave()
         self.send_body(status, body)
 
+    # Streaming --------------------------------------------------------------------------
 
-def encode(payload: Any) -> bytes:
+    def handle_generate(self) -> None:
+        body = self.read_body()
+        host = self.host
+        if self.model_unavailable():
+            return
+        if not host.has_generate:
+            self.send_error_json(501, "this model has no generate(self, inputs) method")
+            return
+        inputs = parse_inputs(body)
+        host.enter()
+        try:
+            # A stream holds its model slot, and counts in flight, until its last chunk.
+            with host.slots:
+                host.count_stream()
+                self.stream(inputs)
+        finally:
+            host.leave()
+
+    def stream(self, inputs: list[dict[str, Any]]) -> None:
+        chunks: Iterator[Any] = iter(())
+        first: Any = _END
+        if inputs:
+            # The first chunk is fetched before the status line, so that a model failing
+            # at once gets a plain 500 like predict rather than a 200 with an error line.
+            try:
+                chunks = start_generate(self.host.model, inputs)
+                first = next(chunks, _END)
+                line = b"" if first is _END else chunk_line(first, len(inputs))
+            except Exception as exc:
+                close_generator(chunks)
+                log(f"generate failed before its first chunk: {describe(exc)}")
+                if not isinstance(exc, OutputError):
+                    traceback.print_exc(file=sys.stderr)
+                message = f"OutputError: {exc}" if isinstance(exc, OutputError) else describe(exc)
+                self.send_error_json(500, message)
+                return
+        head = (
+            "HTTP/1.1 200 OK\r\n"
+            "Content-Type: application/x-ndjson\r\n"
+            "Transfer-Encoding: chunked\r\n"
+            "Cache-Control: no-store\r\n"
+            f"Connection: {'close' if self.close_connection else 'keep-alive'}\r\n\r\n"
+        ).encode("latin-1")
+        if first is _END:
+            self.wfile.write(head + b"0\r\n\r\n")
+            return
+        if not self.send_chunk(line, head, chunks):
+            return
+        while True:
+            try:
+                chunk = next(chunks, _END)
+                if chunk is _END:
+                    break
+                line = chunk_line(chunk, len(inputs))
+            except Exception as exc:  # the status is sent: the error becomes the last line
+                close_generator(chunks)
+                log(f"generate failed mid-stream: {describe(exc)}")
+                if not isinstance(exc, OutputError):
+                    traceback.print_exc(file=sys.stderr)
+                message = f"OutputError: {exc}" if isinstance(exc, OutputError) else describe(exc)
+                if not self.send_chunk(encode({"error": message}) + b"\n", b"", chunks):
+                    return
+                break
+            if not self.send_chunk(line, b"", chunks):
+                return
+        try:
+            self.wfile.write(b"0\r\n\r\n")
+        except OSError:
+            self.close_connection = True
+
+    def send_chunk(self, line: bytes, head: bytes, chunks: Iterator[Any]) -> bool:
+        """Write one chunk at once; False, with the generator closed, if the client left."""
+        if not head and self.client_gone():
+            written = False
+        else:
+            try:
+                self.wfile.write(head + f"{len(line):x}\r\n".encode() + line + b"\r\n")
+                written = True
+            except OSError:  # BrokenPipe, ConnectionReset, a send timeout
+                written = False
+        if not written:
+            # The model's finally blocks run now rather than after producing the rest.
+            close_generator(chunks)
+            self.host.count_stream(disconnected=True)
+            self.close_connection = True
+        return written
+
+    def client_gone(self) -> bool:
+        """Whether the client closed its side: a write after that can still succeed
+        once (the kernel buffers it), so a stream would otherwise run a chunk longer."""
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            return bool(readable) and self.connection.recv(1, socket.MSG_PEEK) == b""
+        except (OSError, ValueError):
+            return True
+
+
+_END = object()
+
+
+def start_generate(model: Any, inputs: list[dict[str, Any]]) -> Iterator[Any]:
+    result = model.generate(inputs)
+    if isinstance(result, dict | list | str | bytes) or result is None:
+        raise OutputError(
+            "generate must be a generator (use yield) or return an iterator of chunks, "
+            f"got {type(result).__name__}"
+        )
+    try:
+        return iter(result)
+    except TypeError:
+        raise OutputError(
+            f"generate must return an iterator of chunks, got {type(result).__name__}"
+        ) from None
+
+
+def chunk_line(chunk: Any, expected: int) -> bytes:
+    """One NDJSON line for a chunk generate yielded, checked like predict's outputs."""
+    return encode({"outputs": check_outputs(chunk, expected, "generate")}, "generate") + b"\n"
+
+
+def close_generator(chunks: Any) -> None:
+    close = getattr(chunks, "close", None)
+    if callable(close):
+        try:
+            close()
+        except Exception as exc:  # a finally block that raises must not end the server
+            log(f"closing generate raised: {describe(exc)}")
+
+
+def encode(payload: Any, method: str = "predict") -> bytes:
     try:
         return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         # Typically a numpy value left in an output; name the culprit side.
-        raise OutputError(f"predict output is not JSON serializable: {exc}") from exc
+        raise OutputError(f"{method} output is not JSON serializable: {exc}") from exc
 
 
 def parse_inputs(body: bytes) -> list[dict[str, Any]]:
@@ -468,7 +799,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    host = ModelHost(args.model_dir, env_int("MODEL_CONCURRENCY", DEFAULT_CONCURRENCY, 1))
+    host = ModelHost(
+        args.model_dir,
+        env_int("MODEL_CONCURRENCY", DEFAULT_CONCURRENCY, 1),
+        batch_max_size=env_int("BATCH_MAX_SIZE", 1, 1),
+        batch_max_wait_ms=env_float("BATCH_MAX_WAIT_MS", 0.0),
+    )
     Handler.host = host
     Handler.max_request_bytes = env_int("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1)
     # Idle keep-alive connections each hold a thread; reclaim them eventually.
@@ -478,7 +814,8 @@ def main(argv: list[str] | None = None) -> int:
     server = Server((args.host, args.port), Handler)
     log(
         f"serving {host.model_dir} on {args.host}:{server.server_address[1]} "
-        f"(concurrency {host.concurrency}, max body {Handler.max_request_bytes} bytes)"
+        f"(concurrency {host.concurrency}, max body {Handler.max_request_bytes} bytes, "
+        f"batching {host.batcher.settings() if host.batcher else 'off'})"
     )
     host.start_loading()
 

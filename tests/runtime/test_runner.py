@@ -133,7 +133,10 @@ def test_noop_echoes_and_keeps_connection_alive(start_runner):
             response = conn.getresponse()
             payload = json.loads(response.read())
             assert response.status == 200
-            assert payload == {"outputs": [{"text": {"raw": f"hello {i}"}}, {"text": {"raw": ""}}]}
+            assert payload == {
+                "outputs": [{"text": {"raw": f"hello {i}"}}, {"text": {"raw": ""}}],
+                "batch_size": 2,
+            }
             first_socket = first_socket or conn.sock
             # http.client reopens silently when the server closes; the same socket
             # object throughout proves the connection was reused.
@@ -183,9 +186,9 @@ def test_request_validation(start_runner):
 
     empty = runner.post("/predict", json={"inputs": []})
     assert empty.status_code == 200
-    assert empty.json() == {"outputs": []}
+    assert empty.json() == {"outputs": [], "batch_size": 0}
     # Still serving after all of the above.
-    assert runner.predict("ok").json() == {"outputs": [{"text": {"raw": "ok"}}]}
+    assert runner.predict("ok").json() == {"outputs": [{"text": {"raw": "ok"}}], "batch_size": 1}
 
 
 def test_oversize_rejected_before_body_with_expect_continue(start_runner):
@@ -223,7 +226,7 @@ def test_loading_then_ready(start_runner, tmp_path):
     assert early.status_code == 503
     assert "loading" in early.json()["error"]
     runner.wait("ready")
-    assert runner.predict("x").json() == {"outputs": [{"text": {"raw": "loaded"}}]}
+    assert runner.predict("x").json() == {"outputs": [{"text": {"raw": "loaded"}}], "batch_size": 1}
 
 
 def test_load_failure_reported(start_runner, tmp_path):
