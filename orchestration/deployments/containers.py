@@ -7,6 +7,8 @@ on Docker.
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 
 from orchestration import docker_engine
@@ -30,6 +32,27 @@ def container_labels(deployment_id: int) -> dict[str, str]:
 
 def replica_labels(replica_id: int) -> dict[str, str]:
     return {LABEL_INSTANCE: settings.INSTANCE_ID, LABEL_REPLICA: str(replica_id)}
+
+
+def replica_environment(target_concurrency: int, config: Any) -> dict[str, str]:
+    """The runner's settings for a replica: how many model calls it runs at once (the
+    deployment's target concurrency) and, when the version's config.yaml asks for it,
+    dynamic batching (see orchestration/runner/server.py)."""
+    env = {"MODEL_CONCURRENCY": str(max(1, target_concurrency))}
+    batching = config.get("batching") if isinstance(config, dict) else None
+    if isinstance(batching, dict):
+        size, wait = batching.get("max_batch_size"), batching.get("max_wait_ms")
+        # Checked at upload; a config stored before that check existed is skipped, not
+        # passed on for the runner to second-guess.
+        if (
+            isinstance(size, int)
+            and not isinstance(size, bool)
+            and isinstance(wait, int | float)
+            and not isinstance(wait, bool)
+        ):
+            env["BATCH_MAX_SIZE"] = str(size)
+            env["BATCH_MAX_WAIT_MS"] = str(wait)
+    return env
 
 
 def remove_deployment_containers(node: Node, deployment_key: int) -> None:

@@ -30,6 +30,7 @@ from orchestration.deployments.containers import (
     mark_unreachable,
     remove_deployment_containers,
     remove_replica_containers,
+    replica_environment,
 )
 from orchestration.deployments.models import (
     LIVE_STATES,
@@ -85,7 +86,7 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
             },
             cpu=cpu,
             memory_bytes=version.requested_memory(),
-            env={"MODEL_CONCURRENCY": str(max(1, deployment.target_concurrency))},
+            env=replica_environment(deployment.target_concurrency, version.config),
             start_cpu=settings.REPLICA_START_CPU,
         )
     except docker_engine.EngineUnreachable as exc:

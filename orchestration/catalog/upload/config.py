@@ -1,5 +1,5 @@
 """Checking config.yaml: YAML without aliases or duplicate keys, known keys only,
-model.id, value types, and CPU and memory quantities (see SPEC.md)."""
+model.id, value types, CPU and memory quantities, and batching limits (see SPEC.md)."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ _MODEL_ID_RE = re.compile(MODEL_ID_PATTERN)
 _MODEL_ID_HELP = "use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit"
 
 # Keys config.yaml may hold, per section.
-TOP_LEVEL_KEYS = ("model", "inference_compute_info", "build_info")
+TOP_LEVEL_KEYS = ("model", "inference_compute_info", "build_info", "batching")
 MODEL_KEYS = ("id", "description", "model_type_id", "user_id", "app_id")
 COMPUTE_KEYS = (
     "cpu_limit",
@@ -33,11 +33,16 @@ COMPUTE_KEYS = (
     "accelerator_memory",
 )
 BUILD_KEYS = ("python_version",)
+BATCHING_KEYS = ("max_batch_size", "max_wait_ms")
 
 # Field sizes of the catalog models the values end up in.
 MAX_DESCRIPTION_CHARS = 300
 MAX_MODEL_TYPE_CHARS = 64
 MAX_CPU_CORES = 99_999
+# Batching bounds: past a thousand inputs one call is a job, not a request; past ten
+# seconds of waiting every request would time out at the router first.
+MAX_BATCH_SIZE = 1024
+MAX_BATCH_WAIT_MS = 10_000
 
 
 @dataclass(frozen=True)
@@ -58,6 +63,7 @@ def check_config(root: Path) -> CheckedConfig:
     model_id, description, model_type_id = _check_model_section(config)
     cpu, memory_bytes, num_accelerators = _check_compute_section(config)
     _check_build_section(config)
+    _check_batching_section(config)
     return CheckedConfig(
         config=config,
         model_id=model_id,
@@ -302,4 +308,46 @@ def _check_build_section(config: dict[str, Any]) -> None:
     if not re.match(r"^3\.\d{1,2}$", version):
         raise UploadError(
             CONFIG_FILE, f'build_info.python_version {version!r} is not valid; use e.g. "3.11"'
+        )
+
+
+def _check_batching_section(config: dict[str, Any]) -> None:
+    if "batching" not in config:
+        return
+    if not isinstance(config["batching"], dict):
+        raise UploadError(
+            CONFIG_FILE,
+            "batching must be a mapping such as {max_batch_size: 32, max_wait_ms: 5}, "
+            f"not {_yaml_kind(config['batching'])}",
+        )
+    batching = config["batching"]
+    _check_keys(batching, BATCHING_KEYS, "batching.")
+    for key in BATCHING_KEYS:
+        if key not in batching:
+            raise UploadError(
+                CONFIG_FILE,
+                f"batching.{key} is missing; batching needs both max_batch_size and max_wait_ms",
+            )
+    size = batching["max_batch_size"]
+    if isinstance(size, bool) or not isinstance(size, int):
+        raise UploadError(
+            CONFIG_FILE,
+            f"batching.max_batch_size must be a whole number, not {_yaml_kind(size)}",
+        )
+    if not 1 <= size <= MAX_BATCH_SIZE:
+        raise UploadError(
+            CONFIG_FILE,
+            f"batching.max_batch_size {size} is out of range: use 1 to {MAX_BATCH_SIZE} "
+            "(1 turns batching off)",
+        )
+    wait = batching["max_wait_ms"]
+    if isinstance(wait, bool) or not isinstance(wait, int | float) or wait != wait:
+        raise UploadError(
+            CONFIG_FILE,
+            f"batching.max_wait_ms must be a number of milliseconds, not {_yaml_kind(wait)}",
+        )
+    if not 0 <= wait <= MAX_BATCH_WAIT_MS:
+        raise UploadError(
+            CONFIG_FILE,
+            f"batching.max_wait_ms {wait} is out of range: use 0 to {MAX_BATCH_WAIT_MS}",
         )

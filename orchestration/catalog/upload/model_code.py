@@ -32,30 +32,20 @@ def check_model_code(root: Path) -> ModelCode:
         raise UploadError(MODEL_FILE, f"cannot be parsed as Python ({exc})") from None
 
     classes = [node for node in _statements(tree.body) if isinstance(node, ast.ClassDef)]
-    predicts: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
-    generates: set[str] = set()
-    for cls in classes:
-        for node in _statements(cls.body):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == "predict":
-                predicts[cls.name] = node
-            if isinstance(node, ast.FunctionDef) and node.name == "generate":
-                generates.add(cls.name)
-    # Like the runner: a class counts when it defines predict or inherits it from one that
-    # does in this file; of a class and its subclass, the subclass is the model.
-    candidates = set(predicts)
-    changed = True
-    while changed:
-        changed = False
-        for cls in classes:
-            bases = {_base_name(base) for base in cls.bases}
-            if cls.name not in candidates and bases & candidates:
-                candidates.add(cls.name)
-                changed = True
+    # Like the runner: classes with predict are the candidates, or, when none has it,
+    # classes with generate (a streaming-only model); a helper class with a generate
+    # method beside a predict model is not a second model.
+    method = "predict"
+    defs, candidates = _classes_with(classes, method)
+    if not candidates:
+        method = "generate"
+        defs, candidates = _classes_with(classes, method)
     if not candidates:
         raise UploadError(
             MODEL_FILE,
             "defines no class with a predict method; "
-            "expected a class with def predict(self, inputs) -> list[dict]",
+            "expected a class with def predict(self, inputs) -> list[dict] "
+            "(or, for a streaming model, def generate(self, inputs) that yields lists)",
         )
     used_as_base = {
         _base_name(base) for cls in classes if cls.name in candidates for base in cls.bases
@@ -65,19 +55,20 @@ def check_model_code(root: Path) -> ModelCode:
         raise UploadError(
             MODEL_FILE,
             f"defines several model classes ({', '.join(leaves)}); "
-            "keep exactly one class with a predict method",
+            f"keep exactly one class with a {method} method",
         )
-    for func in predicts.values():
+    for func in defs.values():
         args = func.args
         positional = len(args.posonlyargs) + len(args.args)
         is_static = any(_base_name(d) == "staticmethod" for d in func.decorator_list)
         if args.vararg is None and positional < (1 if is_static else 2):
             raise UploadError(
                 MODEL_FILE,
-                f"line {func.lineno}: predict must take the inputs: def predict(self, inputs)",
+                f"line {func.lineno}: {method} must take the inputs: def {method}(self, inputs)",
             )
     name = leaves[0] if leaves else sorted(candidates)[0]
-    return ModelCode(name, _inherits(name, generates, classes))
+    generates, _ = _classes_with(classes, "generate")
+    return ModelCode(name, _inherits(name, set(generates), classes))
 
 
 def _inherits(name: str, owners: set[str], classes: list[ast.ClassDef]) -> bool:
@@ -94,6 +85,30 @@ def _inherits(name: str, owners: set[str], classes: list[ast.ClassDef]) -> bool:
         seen.add(current)
         todo.extend(b for b in (_base_name(base) for base in by_name[current].bases) if b)
     return False
+
+
+def _classes_with(
+    classes: list[ast.ClassDef], method: str
+) -> tuple[dict[str, ast.FunctionDef | ast.AsyncFunctionDef], set[str]]:
+    """The classes defining `method` (name -> its def), and every class that counts as
+    having it: defining it, or inheriting it from a class of this file that does."""
+    # The runner iterates generate() synchronously: an async def generate does not stream.
+    kinds = ast.FunctionDef | ast.AsyncFunctionDef if method == "predict" else ast.FunctionDef
+    defs: dict[str, ast.FunctionDef | ast.AsyncFunctionDef] = {}
+    for cls in classes:
+        for node in _statements(cls.body):
+            if isinstance(node, kinds) and node.name == method:
+                defs[cls.name] = node
+    candidates = set(defs)
+    changed = True
+    while changed:
+        changed = False
+        for cls in classes:
+            bases = {_base_name(base) for base in cls.bases}
+            if cls.name not in candidates and bases & candidates:
+                candidates.add(cls.name)
+                changed = True
+    return defs, candidates
 
 
 def _statements(body: list[ast.stmt]) -> Iterator[ast.stmt]:
