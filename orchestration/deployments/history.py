@@ -66,10 +66,17 @@ class TrafficHistory:
     end: float
     buckets: tuple[Bucket, ...]  # every bucket of the window, zeros included
     rows: int  # traffic rows read
+    inputs: int = 0  # inputs the model answered in predictions
+    model_calls: float = 0.0  # the model calls they made up (shares of batched calls)
 
     @property
     def has_traffic(self) -> bool:
         return self.rows > 0
+
+    @property
+    def average_batch_size(self) -> float | None:
+        """Inputs per model call; None without predictions in the window."""
+        return self.inputs / self.model_calls if self.model_calls > 0 else None
 
     @property
     def total_requests(self) -> int:
@@ -207,9 +214,12 @@ def traffic_history(
     rows = list(
         rows_qs.filter(at__gt=_dt(start), at__lte=_dt(end))
         .annotate(epoch=Epoch("at"))
-        .values_list("epoch", "in_flight", "requests", "interval_seconds")
+        .values_list("epoch", "in_flight", "requests", "interval_seconds", "inputs", "batches")
     )
-    return TrafficHistory(start, end, bucket_traffic(rows, start=start, end=end), len(rows))
+    buckets = bucket_traffic((row[:4] for row in rows), start=start, end=end)
+    inputs = sum(row[4] for row in rows)
+    calls = sum(row[5] for row in rows)
+    return TrafficHistory(start, end, buckets, len(rows), inputs, calls)
 
 
 def replica_history(
