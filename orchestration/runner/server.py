@@ -246,6 +246,12 @@ class Batcher:
     request with more inputs than that is a call of its own, never split (its outputs
     then come from one call, as unbatched). One batch is in the model at a time; the next
     one accumulates meanwhile, so under load batches fill without waiting at all.
+
+    Once a wait has found no company (the last call held one request and nothing was
+    queued behind it), traffic is sparse, and the next lone request goes at once instead
+    of waiting out max_wait_ms for company that will not come; the first call that finds
+    others queued ends that, and waits resume. So lone clients pay no batching delay,
+    and concurrent ones are gathered as before.
     """
 
     def __init__(self, host: ModelHost, max_size: int, max_wait_ms: float) -> None:
@@ -255,6 +261,7 @@ class Batcher:
         self._max_wait = max_wait_ms / 1000.0
         self._pending: collections.deque[_Pending] = collections.deque()
         self._ready = threading.Condition(threading.Lock())
+        self._sparse = False  # dispatcher thread only
         threading.Thread(target=self._run, name="batcher", daemon=True).start()
 
     def settings(self) -> dict[str, Any]:
@@ -277,6 +284,8 @@ class Batcher:
             first = self._pending.popleft()
             batch, size = [first], len(first.inputs)
             deadline = first.arrived + self._max_wait
+            if self._sparse and not self._pending:
+                deadline = 0.0
             while size < self.max_size:
                 if not self._pending:
                     remaining = deadline - time.monotonic()
@@ -289,6 +298,7 @@ class Batcher:
                 item = self._pending.popleft()
                 batch.append(item)
                 size += len(item.inputs)
+            self._sparse = len(batch) == 1 and not self._pending
         return batch, size
 
     def _run(self) -> None:
