@@ -1,4 +1,4 @@
-.PHONY: run test lint format bench bench-reaction soak base-image
+.PHONY: run test lint format bench bench-batch bench-reaction soak base-image
 
 run:  ## Run the product: web, gRPC, worker, beat, events watcher (Ctrl-C stops them all)
 	scripts/run
@@ -19,6 +19,9 @@ base-image:
 
 bench:  ## Router vs replica vs bare limit with wrk, then HTTP vs gRPC client loops
 	.venv/bin/python bench/predict_wrk.py
+
+bench-batch:  ## Dynamic batching: the matmul model batched vs unbatched, 1/16/64 connections, with wrk
+	.venv/bin/python bench/batch_bench.py
 
 bench-reaction:  ## A load step -> 2nd replica ready; a killed replica -> replacement; a cold start vs a bare start
 	.venv/bin/python bench/reaction.py
