@@ -265,6 +265,13 @@ PREDICT_TIMEOUT = env_float("PREDICT_TIMEOUT", 60.0, minimum=0.1)
 COLD_START_TIMEOUT = env_float("COLD_START_TIMEOUT", 180.0, minimum=0.0)
 PREDICT_KEY_CACHE_SECONDS = env_float("PREDICT_KEY_CACHE_SECONDS", 5.0, minimum=0.0)
 PREDICT_MAX_BYTES = env_int("PREDICT_MAX_BYTES", 20 * 1024 * 1024, minimum=1024)
+# Image inputs (predict/images.py): the largest decoded image, and image.url fetching by
+# the router, off by default since it makes this server send requests where callers say.
+PREDICT_IMAGE_MAX_BYTES = env_int("PREDICT_IMAGE_MAX_BYTES", 10 * 1024 * 1024, minimum=1024)
+PREDICT_IMAGE_URLS = env_bool("PREDICT_IMAGE_URLS", False)
+PREDICT_IMAGE_URL_TIMEOUT = env_float("PREDICT_IMAGE_URL_TIMEOUT", 10.0, minimum=0.1)
+# Private, loopback and link-local addresses stay out of reach unless this is set (tests).
+PREDICT_IMAGE_URL_PRIVATE = env_bool("PREDICT_IMAGE_URL_PRIVATE", False)
 REDIS_URL = env_str("REDIS_URL", "")
 # Clarifai gRPC API (manage.py grpc_server): port, and TLS when both PEM paths are set.
 GRPC_PORT = env_int("GRPC_PORT", 18000, minimum=1)

@@ -27,6 +27,7 @@ from orchestration.predict.views import (
     ROUTER_ERRORS,
     accept,
     error_body,
+    model_inputs,
     router_error,
     shape_outputs,
 )
@@ -64,7 +65,7 @@ async def start_generation(
     """`open_generation` for a request already accepted (the portal's, by its session)."""
     started = time.perf_counter() if started is None else started
     transport = f"{transport}_stream"
-    chunks = router.generate(target.deployment_id, [i["data"] for i in inputs], target.labels)
+    chunks = router.generate(target.deployment_id, model_inputs(inputs), target.labels)
     try:
         try:
             first = await anext(chunks)

@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from orchestration import jsonsafe, ratelimit
 from orchestration.metrics.instruments import NO_DEPLOYMENT
-from orchestration.predict import observe, resolve, routes
+from orchestration.predict import images, observe, resolve, routes
 from orchestration.predict.ids import new_id
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import (
@@ -96,7 +96,14 @@ async def accept(authorization: str, raw: bytes, **where) -> tuple[resolve.Targe
         deployment_slug=where.get("deployment_slug"),
         selector=selector,
     )
+    if any("fetch" in item for item in inputs):
+        await images.fetch_urls(inputs)
     return target, inputs
+
+
+def model_inputs(inputs: list[dict]) -> list[dict]:
+    """The data objects the model gets: an image URL's input carries the fetched bytes."""
+    return [item.get("send", item["data"]) for item in inputs]
 
 
 async def check_rate(caller: resolve.Caller) -> None:
@@ -176,7 +183,12 @@ def parse_body(raw: bytes) -> tuple[list[dict], dict | None]:
         input_id = item.get("id")
         if input_id is not None and not isinstance(input_id, str):
             raise PredictError(400, resolve.INVALID_REQUEST, f"inputs[{index}].id must be a string")
-        cleaned.append({"id": input_id or new_id(), "data": item["data"]})
+        entry = {"id": input_id or new_id(), "data": item["data"]}
+        if "image" in item["data"]:
+            url = images.check_image(item["data"]["image"], f"inputs[{index}].data.image")
+            if url is not None:
+                entry["fetch"] = url
+        cleaned.append(entry)
     return cleaned, _selector(body.get("runner_selector"))
 
 
@@ -240,9 +252,7 @@ async def run_prediction(target: resolve.Target, inputs: list[dict]) -> tuple[di
     """Route the inputs and shape the Clarifai response; raises PredictError."""
     started = time.perf_counter()
     try:
-        result = await router.predict(
-            target.deployment_id, [i["data"] for i in inputs], target.labels
-        )
+        result = await router.predict(target.deployment_id, model_inputs(inputs), target.labels)
     except ROUTER_ERRORS as exc:
         raise router_error(exc) from None
     outputs = result.body.get("outputs")
