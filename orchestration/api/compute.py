@@ -129,6 +129,7 @@ def nodepool_out(nodepool: Nodepool) -> dict:
         "memory": format_memory(nodepool.memory_bytes),
         "accelerators": nodepool.accelerators,
         "accelerator_type": nodepool.accelerator_type,
+        "accelerator_sharing": nodepool.accelerator_sharing,
         "price_per_hour": float(nodepool.price_per_hour),
         "min_nodes": nodepool.min_nodes,
         "max_nodes": nodepool.max_nodes,
@@ -150,8 +151,12 @@ def node_out(node: Node) -> dict:
         "memory_capacity_bytes": node.memory_capacity_bytes,
         "memory_capacity": format_memory(node.memory_capacity_bytes),
         "accelerators": node.accelerators,
+        "accelerator_type": node.effective_accelerator_type,
+        "accelerator_ids": node.device_ids,
+        "accelerator_driver": node.accelerator_driver,
         "used_cpu": float(getattr(node, "used_cpu", 0) or 0),
         "used_memory_bytes": int(getattr(node, "used_memory", 0) or 0),
+        "used_accelerators": int(getattr(node, "used_accelerators", 0) or 0),
         "status": node.status,
         "status_message": node.status_message,
         "engine_version": node.engine_version,
@@ -373,6 +378,7 @@ def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
         accelerators=(
             nodepool.accelerators if data["accelerators"] is None else data["accelerators"]
         ),
+        accelerator_type=data["accelerator_type"] or "",
     )
     with action_errors(NODE_FIELDS):
         node = nodepool_actions.add_node(nodepool=nodepool, name=data["name"], **fields)

@@ -270,6 +270,9 @@ class NodepoolIn(InputSchema):
     memory: MemoryInput = 4 * 1024**3
     accelerators: Count = 0
     accelerator_type: ShortText = ""
+    accelerator_sharing: Annotated[bool, Strict()] = Field(
+        False, description="Let several replicas use one accelerator device (off: one each)."
+    )
     price_per_hour: Annotated[float, Strict()] = Field(
         0, ge=0, le=999999.9999, description="USD per node-hour."
     )
@@ -286,6 +289,7 @@ class NodepoolPatch(InputSchema):
     memory: MemoryInput = None  # type: ignore[assignment]
     accelerators: Count = None  # type: ignore[assignment]
     accelerator_type: ShortText = None  # type: ignore[assignment]
+    accelerator_sharing: Annotated[bool, Strict()] = None  # type: ignore[assignment]
     price_per_hour: Annotated[float, Strict()] = Field(None, ge=0, le=999999.9999)  # type: ignore[assignment]
     min_nodes: Count = None  # type: ignore[assignment]
     max_nodes: Count = None  # type: ignore[assignment]
@@ -301,6 +305,7 @@ class NodepoolOut(Schema):
     memory: str = Field(description='memory_bytes as a quantity, such as "8Gi".')
     accelerators: int
     accelerator_type: str
+    accelerator_sharing: bool
     price_per_hour: float
     min_nodes: int
     max_nodes: int
@@ -323,6 +328,8 @@ class NodeIn(InputSchema):
     cpu_capacity: CpuInput = None  # type: ignore[assignment]
     memory_capacity: MemoryInput = None  # type: ignore[assignment]
     accelerators: Count = None  # type: ignore[assignment]
+    # Empty: the nodepool's type.
+    accelerator_type: ShortText = None  # type: ignore[assignment]
 
 
 class NodePatch(InputSchema):
@@ -333,6 +340,8 @@ class NodePatch(InputSchema):
     cpu_capacity: CpuInput = None  # type: ignore[assignment]
     memory_capacity: MemoryInput = None  # type: ignore[assignment]
     accelerators: Count = None  # type: ignore[assignment]
+    # Empty: the nodepool's type.
+    accelerator_type: ShortText = None  # type: ignore[assignment]
 
 
 class NodeOut(Schema):
@@ -345,8 +354,16 @@ class NodeOut(Schema):
     memory_capacity_bytes: int
     memory_capacity: str
     accelerators: int
+    accelerator_type: str = Field(description="Its own, else its nodepool's.")
+    accelerator_ids: list[str] = Field(
+        description='The devices replicas are given: as the engine reported them, else "0".."n-1".'
+    )
+    accelerator_driver: str = Field(
+        description='"nvidia" when the engine showed the NVIDIA runtime or devices.'
+    )
     used_cpu: float = Field(description="CPU that live replicas on the node ask for.")
     used_memory_bytes: int
+    used_accelerators: int = Field(description="Accelerators that live replicas hold.")
     status: Literal["unknown", "ready", "unreachable"]
     status_message: str
     engine_version: str

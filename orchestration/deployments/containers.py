@@ -55,6 +55,28 @@ def replica_environment(target_concurrency: int, config: Any) -> dict[str, str]:
     return env
 
 
+def replica_container_spec(replica: Any, started_at: float) -> dict[str, Any]:
+    """What `docker_engine.run_replica` (or `create_replica`) is given for a placed
+    replica: its version's image and requests, the runner's settings, and exactly the
+    accelerator devices placement gave it."""
+    deployment, version = replica.deployment, replica.model_version
+    return {
+        "image": version.image,
+        "name": f"orch-{deployment.pk}-{replica.pk}-{int(started_at)}",
+        "labels": {
+            LABEL_MANAGED: "true",
+            **container_labels(deployment.pk),
+            LABEL_REPLICA: str(replica.pk),
+            LABEL_VERSION: version.version_id,
+        },
+        "cpu": version.requested_cpu(),
+        "memory_bytes": version.requested_memory(),
+        "env": replica_environment(deployment.target_concurrency, version.config),
+        "start_cpu": settings.REPLICA_START_CPU,
+        "gpu_ids": [str(d) for d in replica.accelerator_ids or []],
+    }
+
+
 def remove_deployment_containers(node: Node, deployment_key: int) -> None:
     for container in docker_engine.list_containers(
         node.engine_url, labels=container_labels(deployment_key)

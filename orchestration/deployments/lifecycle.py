@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,15 +23,11 @@ from django.utils import timezone
 from orchestration import docker_engine
 from orchestration.deployments import health, routing_state
 from orchestration.deployments.containers import (
-    LABEL_MANAGED,
-    LABEL_REPLICA,
-    LABEL_VERSION,
-    container_labels,
     ensure_image,
     mark_unreachable,
     remove_deployment_containers,
     remove_replica_containers,
-    replica_environment,
+    replica_container_spec,
 )
 from orchestration.deployments.models import (
     LIVE_STATES,
@@ -39,7 +36,7 @@ from orchestration.deployments.models import (
     Replica,
     ReplicaState,
 )
-from orchestration.deployments.placement import NodeRoom, choose_node
+from orchestration.deployments.placement import NodeRoom, PoolRules, choose_node, wanted_types
 from orchestration.deployments.reconcile import (
     SOURCE,
     fail,
@@ -47,7 +44,7 @@ from orchestration.deployments.reconcile import (
     refresh_status,
     settle_status,
 )
-from orchestration.nodepools.models import Node, NodeStatus
+from orchestration.nodepools.models import Node, Nodepool, NodeStatus
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +56,9 @@ class ReconcileAgain:
     deployment_id: int
     countdown: int = 0
 
+
+# A draining replica still runs on its devices until its container stops.
+HOLDING_STATES = (*LIVE_STATES, ReplicaState.DRAINING)
 
 # -- start ----------------------------------------------------------------------------
 
@@ -75,29 +75,23 @@ def start(replica_id: int, *, claimed_by: str = "") -> ReconcileAgain | None:
     try:
         ensure_image(node, version.image)
         container = docker_engine.run_replica(
-            node.engine_url,
-            image=version.image,
-            name=f"orch-{deployment.pk}-{replica.pk}-{int(time.time())}",
-            labels={
-                LABEL_MANAGED: "true",
-                **container_labels(deployment.pk),
-                LABEL_REPLICA: str(replica.pk),
-                LABEL_VERSION: version.version_id,
-            },
-            cpu=cpu,
-            memory_bytes=version.requested_memory(),
-            env=replica_environment(deployment.target_concurrency, version.config),
-            start_cpu=settings.REPLICA_START_CPU,
+            node.engine_url, **replica_container_spec(replica, time.time())
         )
     except docker_engine.EngineUnreachable as exc:
         # Give the claim back so the retry (or another worker) can place it again.
         Replica.objects.filter(pk=replica.pk, state=ReplicaState.STARTING).update(
-            state=ReplicaState.PENDING, node=None
+            state=ReplicaState.PENDING, node=None, accelerator_ids=[]
         )
         mark_unreachable(node, exc)
         raise
     except docker_engine.EngineError as exc:
-        fail(replica, f"could not start the container: {exc}", event="replica_failed")
+        message = f"could not start the container: {exc}"
+        if replica.accelerator_ids and "device driver" in exc.message:
+            message += (
+                f" (node {node.name} needs the NVIDIA driver and container toolkit for "
+                f"accelerator {', '.join(replica.accelerator_ids)})"
+            )
+        fail(replica, message, event="replica_failed")
         return ReconcileAgain(deployment.pk, countdown=1)
 
     address = f"{node.address}:{container.host_port}"
@@ -184,19 +178,41 @@ def claim_and_place(replica_id: int, *, claimed_by: str = "") -> Replica | None:
         if replica is None:
             return None
         version = replica.model_version
+        nodepool = Nodepool.objects.get(pk=replica.deployment.nodepool_id)
         cpu, memory = version.requested_cpu(), version.requested_memory()
         # Lock the nodepool's nodes so concurrent placements see each other's replicas.
         nodes = list(
             Node.objects.select_for_update()
-            .filter(nodepool_id=replica.deployment.nodepool_id, status=NodeStatus.READY)
+            .filter(nodepool_id=nodepool.pk, status=NodeStatus.READY)
             .order_by("pk")
         )
         usage = {n.pk: n for n in Node.objects.with_usage().filter(pk__in=[n.pk for n in nodes])}
+        held = _held_devices([n.pk for n in nodes])
         rooms = [
-            NodeRoom(n.pk, n.name, float(usage[n.pk].free_cpu), int(usage[n.pk].free_memory))
+            NodeRoom(
+                n.pk,
+                n.name,
+                float(usage[n.pk].free_cpu),
+                int(usage[n.pk].free_memory),
+                accelerator_type=n.accelerator_type or nodepool.accelerator_type,
+                devices=tuple((d, held[n.pk, d]) for d in n.device_ids),
+            )
             for n in nodes
         ]
-        placement = choose_node(rooms, cpu, memory)
+        compute = version.config.get("inference_compute_info") if version.config else None
+        placement = choose_node(
+            rooms,
+            cpu,
+            memory,
+            accelerators=version.num_accelerators,
+            accelerator_types=wanted_types((compute or {}).get("accelerator_type")),
+            pool=PoolRules(
+                name=nodepool.slug,
+                accelerator_type=nodepool.accelerator_type,
+                accelerators=nodepool.accelerators,
+                sharing=nodepool.accelerator_sharing,
+            ),
+        )
         if placement.node_id is None:
             if replica.pending_reason != placement.reason:
                 Replica.objects.filter(pk=replica.pk).update(pending_reason=placement.reason)
@@ -205,12 +221,25 @@ def claim_and_place(replica_id: int, *, claimed_by: str = "") -> Replica | None:
         Replica.objects.filter(pk=replica.pk, state=ReplicaState.PENDING).update(
             state=ReplicaState.STARTING,
             node_id=placement.node_id,
+            accelerator_ids=list(placement.device_ids),
             pending_reason="",
             attempts=replica.attempts + 1,
             claimed_by=claimed_by,
             claimed_at=timezone.now(),
         )
     return Replica.objects.select_related("deployment", "model_version", "node").get(pk=replica.pk)
+
+
+def _held_devices(node_ids: list[int]) -> Counter[tuple[int, str]]:
+    """How many live replicas hold each (node, device): placement's device usage."""
+    held: Counter[tuple[int, str]] = Counter()
+    rows = Replica.objects.filter(node_id__in=node_ids, state__in=HOLDING_STATES).values_list(
+        "node_id", "accelerator_ids"
+    )
+    for node_id, devices in rows:
+        for device in devices or []:
+            held[node_id, str(device)] += 1
+    return held
 
 
 def recover_interrupted_starts(hostname: str, before: datetime) -> list[int]:
@@ -233,6 +262,7 @@ def recover_interrupted_starts(hostname: str, before: datetime) -> list[int]:
         ).update(
             state=ReplicaState.PENDING,
             node=None,
+            accelerator_ids=[],
             container_id="",
             address="",
             started_at=None,

@@ -260,6 +260,8 @@ class Replica(models.Model):
     state = models.CharField(
         max_length=16, choices=ReplicaState.choices, default=ReplicaState.PENDING
     )
+    # The node's accelerator devices placement gave it; its container gets exactly these.
+    accelerator_ids = models.JSONField(default=list, blank=True)
     pending_reason = models.CharField(max_length=500, blank=True)
     last_error = models.TextField(blank=True)
     attempts = models.PositiveIntegerField(default=0)

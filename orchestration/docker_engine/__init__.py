@@ -30,6 +30,8 @@ from orchestration.docker_engine.client import (
 from orchestration.docker_engine.containers import (
     ContainerInfo,
     container_logs,
+    create_replica,
+    gpu_device_requests,
     inspect_container,
     kill,
     limit_cpu,
@@ -75,6 +77,8 @@ __all__ = [
     "container_log_bytes",
     "close_all",
     "container_logs",
+    "create_replica",
+    "gpu_device_requests",
     "default_tls",
     "image_exists",
     "inspect_container",

@@ -5,13 +5,14 @@ from __future__ import annotations
 import math
 import re
 import time
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from typing import Any
 
 import docker
 import docker.errors
-from docker.types import LogConfig
+from docker.types import DeviceRequest, LogConfig
 
 from orchestration.docker_engine.client import (
     CONTAINER_PORT,
@@ -61,6 +62,7 @@ def run_replica(
     host_port: int | None = None,
     tls: TLSOptions | None = None,
     start_cpu: float = 0.0,
+    gpu_ids: Sequence[str] = (),
 ) -> ContainerInfo:
     """Start one replica container, locked down, and return it with its host port.
 
@@ -75,28 +77,21 @@ def run_replica(
     Docker socket. Port 8080 is published on 0.0.0.0 at `host_port`, or at a port the
     engine picks when None, so the router can reach it from other hosts.
     """
-    if cpu <= 0 or memory_bytes <= 0:
-        raise ValueError("cpu and memory_bytes must be positive")
+    container_id = create_replica(
+        url,
+        image=image,
+        name=name,
+        labels=labels,
+        cpu=cpu,
+        memory_bytes=memory_bytes,
+        pids_limit=pids_limit,
+        env=env,
+        host_port=host_port,
+        tls=tls,
+        start_cpu=start_cpu,
+        gpu_ids=gpu_ids,
+    )
     client = _client(url, tls)
-    environment = dict(env or {})
-    # numpy/BLAS size their thread pools by the host's cores, not the container's CPU
-    # quota, and then thrash against the quota; pin them to the quota.
-    threads = str(max(1, math.ceil(cpu)))
-    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-        environment.setdefault(var, threads)
-    with _translate(url):
-        host_config = _host_config(client, max(cpu, start_cpu), memory_bytes, pids_limit, host_port)
-        created = client.api.create_container(
-            image=image,
-            name=name,
-            labels=labels,
-            environment=environment,
-            user=RUNTIME_USER,
-            ports=[CONTAINER_PORT],
-            host_config=host_config,
-            detach=True,
-        )
-    container_id = created["Id"]
     try:
         with _translate(url):
             client.api.start(container_id)
@@ -116,14 +111,76 @@ def run_replica(
         raise
 
 
+def create_replica(
+    url: str,
+    *,
+    image: str,
+    name: str,
+    labels: dict[str, str],
+    cpu: float,
+    memory_bytes: int,
+    pids_limit: int = 256,
+    env: dict[str, str] | None = None,
+    host_port: int | None = None,
+    tls: TLSOptions | None = None,
+    start_cpu: float = 0.0,
+    gpu_ids: Sequence[str] = (),
+) -> str:
+    """Create (not start) a replica container as `run_replica` describes; its id.
+
+    `gpu_ids` are the NVIDIA devices (indexes or UUIDs) the replica was given: exactly
+    those are requested, and NVIDIA_VISIBLE_DEVICES names the same ones.
+    """
+    if cpu <= 0 or memory_bytes <= 0:
+        raise ValueError("cpu and memory_bytes must be positive")
+    client = _client(url, tls)
+    environment = dict(env or {})
+    # numpy/BLAS size their thread pools by the host's cores, not the container's CPU
+    # quota, and then thrash against the quota; pin them to the quota.
+    threads = str(max(1, math.ceil(cpu)))
+    for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        environment.setdefault(var, threads)
+    devices = [str(d) for d in gpu_ids]
+    if devices:
+        environment["NVIDIA_VISIBLE_DEVICES"] = ",".join(devices)
+        # compute for CUDA, utility for nvidia-smi and NVML (what GPU metrics read);
+        # older toolkits mount only utility when this is unset.
+        environment.setdefault("NVIDIA_DRIVER_CAPABILITIES", "compute,utility")
+    with _translate(url):
+        host_config = _host_config(
+            client, max(cpu, start_cpu), memory_bytes, pids_limit, host_port, devices
+        )
+        created = client.api.create_container(
+            image=image,
+            name=name,
+            labels=labels,
+            environment=environment,
+            user=RUNTIME_USER,
+            ports=[CONTAINER_PORT],
+            host_config=host_config,
+            detach=True,
+        )
+    return created["Id"]
+
+
+def gpu_device_requests(device_ids: Sequence[str]) -> list[DeviceRequest]:
+    """The device request for exactly these NVIDIA devices (`docker run --gpus
+    '"device=0,1"'` sends the same)."""
+    if not device_ids:
+        return []
+    return [DeviceRequest(driver="nvidia", device_ids=list(device_ids), capabilities=[["gpu"]])]
+
+
 def _host_config(
     client: docker.DockerClient,
     cpu: float,
     memory_bytes: int,
     pids_limit: int,
     host_port: int | None,
+    gpu_ids: Sequence[str] = (),
 ) -> dict[str, Any]:
     return client.api.create_host_config(
+        device_requests=gpu_device_requests(gpu_ids) or None,
         port_bindings={CONTAINER_PORT: ("0.0.0.0", host_port)},
         # A CFS quota per period (what NanoCpus sets), in the form `update_container`
         # can change once the start-up boost ends.

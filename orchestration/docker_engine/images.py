@@ -27,6 +27,10 @@ class EngineInfo:
     arch: str = ""
     api_version: str = ""
     name: str = ""
+    # Accelerator hints: runtime names (`nvidia` with the NVIDIA toolkit) and, on
+    # engines with CDI (Docker 28+), the devices it discovered (`nvidia.com/gpu=0`).
+    runtimes: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ()
 
 
 # Engine ---------------------------------------------------------------------------------
@@ -47,6 +51,12 @@ def ping(url: str, *, tls: TLSOptions | None = None) -> EngineInfo:
         arch=str(info.get("Architecture") or version.get("Arch", "")),
         api_version=str(version.get("ApiVersion", "")),
         name=str(info.get("Name") or ""),
+        runtimes=tuple(sorted(str(k) for k in (info.get("Runtimes") or {}))),
+        devices=tuple(
+            str(d.get("ID") or "")
+            for d in info.get("DiscoveredDevices") or []
+            if isinstance(d, dict) and d.get("Source", "cdi") == "cdi"
+        ),
     )
 
 

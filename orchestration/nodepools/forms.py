@@ -55,6 +55,7 @@ class NodepoolForm(forms.ModelForm):
             "memory_bytes",
             "accelerators",
             "accelerator_type",
+            "accelerator_sharing",
             "price_per_hour",
             "min_nodes",
             "max_nodes",
@@ -73,6 +74,10 @@ class NodepoolForm(forms.ModelForm):
             "cpu_cores": "Per node.",
             "accelerators": "GPUs per node; 0 for CPU-only nodes.",
             "accelerator_type": "For example NVIDIA A10G; leave empty without GPUs.",
+            "accelerator_sharing": (
+                "Off: each replica gets its own devices. On: replicas may share a device "
+                "(they share its memory too)."
+            ),
             "price_per_hour": "What one node costs per hour, to compare nodepools.",
         }
         widgets = {"description": forms.TextInput()}
@@ -132,11 +137,13 @@ class NodeForm(forms.ModelForm):
             "cpu_capacity",
             "memory_capacity_bytes",
             "accelerators",
+            "accelerator_type",
         ]
         labels = {
             "name": "Name",
             "cpu_capacity": "CPU capacity",
             "accelerators": "Accelerators",
+            "accelerator_type": "Accelerator type",
         }
         help_texts = {
             "name": "Lowercase letters, digits, '-' and '_'; unique within the nodepool.",
@@ -145,6 +152,8 @@ class NodeForm(forms.ModelForm):
                 "certificate comes from the DOCKER_TLS_* settings)."
             ),
             "cpu_capacity": "Cores replicas may use on this node.",
+            "accelerators": "GPUs on this node; devices the engine reports replace this count.",
+            "accelerator_type": "Empty: the nodepool's type.",
         }
 
     def __init__(self, *args, nodepool: Nodepool, **kwargs) -> None:

@@ -40,6 +40,13 @@ class Nodepool(models.Model):
     )
     accelerators = models.PositiveIntegerField(default=0)
     accelerator_type = models.CharField(max_length=64, blank=True)
+    # Off: a device belongs to one replica at a time, so a model never finds another's
+    # memory on its GPU. On: replicas are spread over the devices, several to each.
+    accelerator_sharing = models.BooleanField(
+        "share accelerators",
+        default=False,
+        help_text="Let several replicas use the same accelerator device.",
+    )
     price_per_hour = models.DecimalField(
         "price per hour (USD)",
         max_digits=10,
@@ -98,7 +105,8 @@ class NodeStatus(models.TextChoices):
 
 class NodeQuerySet(models.QuerySet):
     def with_usage(self) -> NodeQuerySet:
-        """Annotate used_cpu / used_memory: what the node's live replicas ask for.
+        """Annotate used_cpu / used_memory / used_accelerators: what the node's live
+        replicas ask for.
 
         A replica asks for its version's request, or the configured default when the
         version's config names none.
@@ -128,6 +136,18 @@ class NodeQuerySet(models.QuerySet):
                 ),
                 Value(Decimal(0)),
                 output_field=DecimalField(max_digits=10, decimal_places=3),
+            ),
+            # Devices held: live replicas keep theirs from placement until they stop.
+            used_accelerators=Coalesce(
+                Sum(
+                    Case(
+                        When(live, then="replicas__model_version__num_accelerators"),
+                        default=Value(0),
+                        output_field=models.IntegerField(),
+                    )
+                ),
+                Value(0),
+                output_field=models.IntegerField(),
             ),
             used_memory=Coalesce(
                 Sum(
@@ -170,6 +190,13 @@ class Node(models.Model):
         "memory capacity (bytes)", validators=[MinValueValidator(0)]
     )
     accelerators = models.PositiveIntegerField(default=0)
+    # Empty: the nodepool's type.
+    accelerator_type = models.CharField(max_length=64, blank=True)
+    # The device ids the engine reported (CDI devices); empty when it reported none, and
+    # the node's devices are then "0".."accelerators-1" (see `device_ids`).
+    accelerator_ids = models.JSONField(default=list, blank=True)
+    # "nvidia" when the engine has the NVIDIA runtime or NVIDIA CDI devices.
+    accelerator_driver = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UNKNOWN)
     status_message = models.CharField(max_length=500, blank=True)
     engine_version = models.CharField(max_length=64, blank=True)
@@ -203,6 +230,17 @@ class Node(models.Model):
     def engine_on_this_host(self) -> bool:
         """A unix socket (or Windows pipe) engine runs on the host that talks to it."""
         return self.engine_url.startswith(("unix://", "npipe://"))
+
+    @property
+    def device_ids(self) -> list[str]:
+        """The node's accelerator devices, as Docker's device requests name them."""
+        from orchestration.nodepools.accelerators import node_device_ids
+
+        return node_device_ids(self.accelerators, self.accelerator_ids)
+
+    @property
+    def effective_accelerator_type(self) -> str:
+        return self.accelerator_type or self.nodepool.accelerator_type
 
     @property
     def free_cpu(self) -> Decimal:

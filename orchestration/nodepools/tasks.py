@@ -8,6 +8,7 @@ from celery import shared_task
 from django.utils import timezone
 
 from orchestration import docker_engine
+from orchestration.nodepools.accelerators import engine_inventory
 from orchestration.nodepools.models import Node, NodeStatus
 from orchestration.nodepools.signals import node_ready, node_unreachable
 
@@ -38,8 +39,14 @@ def probe_node(node_id: int) -> str | None:
         .exclude(status=NodeStatus.READY)
         .update(status=NodeStatus.READY)
     )
+    inventory = engine_inventory(node.accelerators, info.runtimes, info.devices)
     Node.objects.filter(pk=node.pk).update(
-        status_message="", engine_version=info.version[:64], last_seen=now
+        status_message="",
+        engine_version=info.version[:64],
+        last_seen=now,
+        accelerators=inventory.count,
+        accelerator_ids=list(inventory.device_ids),
+        accelerator_driver=inventory.driver,
     )
     if came_back:
         log.info("node %s is ready (Docker %s)", node, info.version)

@@ -39,6 +39,8 @@ BATCHING_KEYS = ("max_batch_size", "max_wait_ms")
 MAX_DESCRIPTION_CHARS = 300
 MAX_MODEL_TYPE_CHARS = 64
 MAX_CPU_CORES = 99_999
+# A nodepool's accelerator_type column.
+MAX_ACCELERATOR_TYPE_CHARS = 64
 # Batching bounds: past a thousand inputs one call is a job, not a request; past ten
 # seconds of waiting every request would time out at the router first.
 MAX_BATCH_SIZE = 1024
@@ -288,9 +290,29 @@ def _check_compute_section(config: dict[str, Any]) -> tuple[float | None, int | 
             "inference_compute_info.accelerator_type must be text or a list of text, "
             f"not {_yaml_kind(accelerator_type)}",
         )
+    _check_accelerator_names(accelerator_type)
     cpu = cpu_limit if cpu_limit is not None else cpu_requests
     memory = memory_limit if memory_limit is not None else memory_requests
     return cpu, memory, accelerators
+
+
+def _check_accelerator_names(value: str | list[str] | None) -> None:
+    """Placement matches these against nodepools' accelerator types (see placement.py),
+    so each must be a name a nodepool could have."""
+    if value is None:
+        return
+    path = "inference_compute_info.accelerator_type"
+    names = [value] if isinstance(value, str) else value
+    if not names:
+        raise UploadError(CONFIG_FILE, f"{path} is an empty list; name a type or leave it out")
+    for name in names:
+        if not name.strip():
+            raise UploadError(CONFIG_FILE, f"{path} has an empty name")
+        if len(name) > MAX_ACCELERATOR_TYPE_CHARS:
+            raise UploadError(
+                CONFIG_FILE,
+                f"{path} {name[:20]!r}... is longer than {MAX_ACCELERATOR_TYPE_CHARS} characters",
+            )
 
 
 def _check_build_section(config: dict[str, Any]) -> None:
