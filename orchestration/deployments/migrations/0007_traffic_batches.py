@@ -4,20 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('deployments', '0006_min_replica_hold'),
+        ("deployments", "0006_min_replica_hold"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='trafficsample',
-            name='batches',
+            model_name="trafficsample",
+            name="batches",
             field=models.FloatField(default=0.0),
         ),
         migrations.AddField(
-            model_name='trafficsample',
-            name='inputs',
+            model_name="trafficsample",
+            name="inputs",
             field=models.PositiveIntegerField(default=0),
         ),
     ]
