@@ -6,6 +6,7 @@ import base64
 import time
 
 from asgiref.sync import async_to_sync
+from django.conf import settings
 from django.core.handlers.asgi import ASGIRequest
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -14,13 +15,11 @@ from django.views.decorators.http import require_http_methods
 from orchestration import jsonsafe
 from orchestration.catalog.models import Model
 from orchestration.deployments.models import Replica
-from orchestration.predict import observe, resolve
+from orchestration.predict import images, observe, resolve
 from orchestration.predict.resolve import PredictError
 from orchestration.predict.router import router
 from orchestration.predict.streaming import start_generation
 from orchestration.predict.views import NDJSON, run_prediction
-
-MAX_IMAGE_BYTES = 10 * 1024 * 1024
 
 
 async def _run(target: resolve.Target, inputs: list[dict], once: bool) -> tuple[dict, dict]:
@@ -56,10 +55,17 @@ def _form_input(request: HttpRequest) -> dict:
     """The data object the form sends, or {"error": ...} saying what is missing."""
     text = request.POST.get("text", "").strip()
     image = request.FILES.get("image")
-    if image is not None:
-        if image.size > MAX_IMAGE_BYTES:
-            return {"error": "The image is larger than 10 MB."}
-        return {"image": {"base64": base64.b64encode(image.read()).decode()}}
+    if image is not None and image.size:
+        if image.size > settings.PREDICT_IMAGE_MAX_BYTES:
+            limit = settings.PREDICT_IMAGE_MAX_BYTES
+            size = f"{limit // 2**20} MiB" if limit % 2**20 == 0 else f"{limit} bytes"
+            return {"error": f"The image is larger than {size} (PREDICT_IMAGE_MAX_BYTES)."}
+        content = image.read()
+        try:
+            images.check_bytes(content, "The file")
+        except PredictError as exc:
+            return {"error": exc.description + ".", "details": exc.details}
+        return {"image": {"base64": base64.b64encode(content).decode()}}
     if text:
         return {"text": {"raw": text}}
     return {"error": "Type some text (or choose an image) to send to the model."}
@@ -96,10 +102,10 @@ def _predict(request: HttpRequest, model: Model) -> dict:
         if headers.get("X-Replica")
         else None
     )
-    concepts = sorted(output.get("concepts", []), key=lambda c: -float(c.get("value", 0)))
     return {
         "output": output,
-        "concepts": [{**c, "percent": round(float(c.get("value", 0)) * 100, 1)} for c in concepts],
+        "image_src": _image_src(data),
+        "concepts": shown_concepts(output.get("concepts")),
         "text_out": (output.get("text") or {}).get("raw"),
         "deployment_slug": target.deployment_slug,
         "replica": replica,
@@ -107,6 +113,36 @@ def _predict(request: HttpRequest, model: Model) -> dict:
         "cold_start": bool(headers.get("X-Cold-Start")),
         "version_id": target.version_id,
     }
+
+
+def _image_src(data: dict) -> str | None:
+    """The sent image as a data: URL, shown beside its concepts (the CSP allows data:
+    images, and the page needs no second request for it)."""
+    encoded = (data.get("image") or {}).get("base64")
+    if not encoded:
+        return None
+    kind = images.image_kind(base64.b64decode(encoded[:44]))
+    return f"data:image/{kind};base64,{encoded}" if kind else None
+
+
+def shown_concepts(concepts) -> list[dict]:
+    """Concepts for the result, most likely first. A value in [0, 1] is a probability,
+    shown as a percentage bar; any other (a count of 3, a score of -2) as a plain number."""
+    if not isinstance(concepts, list):
+        return []
+    shown = []
+    for concept in concepts:
+        if not isinstance(concept, dict):
+            continue
+        value = concept.get("value", 0)
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            value = 0
+        label = concept.get("name") or concept.get("id") or "?"
+        item = {"label": str(label), "value": value}
+        if 0 <= value <= 1:
+            item["percent"] = round(value * 100, 1)
+        shown.append(item)
+    return sorted(shown, key=lambda c: -c["value"])
 
 
 @require_http_methods(["POST"])

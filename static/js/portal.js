@@ -108,3 +108,62 @@ document.addEventListener("click", function (event) {
     button.disabled = false;
   });
 });
+
+// Try it for image models: an image dropped on the drop zone becomes the file field's
+// file, and the chosen image is previewed (a data: URL, which the CSP allows for images).
+var showPreview = function (input) {
+  var preview = document.querySelector('[data-preview-of="' + input.id + '"]');
+  if (!preview) return;
+  var file = input.files && input.files[0];
+  if (!file || !window.FileReader) {
+    preview.hidden = true;
+    preview.removeAttribute("src");
+    return;
+  }
+  var reader = new FileReader();
+  reader.onload = function () {
+    preview.src = reader.result;
+    preview.hidden = false;
+  };
+  reader.readAsDataURL(file);
+};
+
+document.addEventListener("change", function (event) {
+  var input = event.target;
+  if (input instanceof HTMLInputElement && input.type === "file") showPreview(input);
+});
+
+var dropzoneOf = function (event) {
+  var target = event.target;
+  var zone = target instanceof Element ? target.closest("[data-dropzone-for]") : null;
+  return zone && event.dataTransfer ? zone : null;
+};
+
+["dragenter", "dragover"].forEach(function (name) {
+  document.addEventListener(name, function (event) {
+    var zone = dropzoneOf(event);
+    if (!zone) return;
+    event.preventDefault();
+    event.dataTransfer.dropEffect = "copy";
+    zone.classList.add("dragging");
+  });
+});
+
+document.addEventListener("dragleave", function (event) {
+  var zone = dropzoneOf(event);
+  if (zone && !zone.contains(event.relatedTarget)) zone.classList.remove("dragging");
+});
+
+document.addEventListener("drop", function (event) {
+  var zone = dropzoneOf(event);
+  if (!zone) return;
+  event.preventDefault();
+  zone.classList.remove("dragging");
+  var input = document.getElementById(zone.getAttribute("data-dropzone-for"));
+  var files = event.dataTransfer.files;
+  if (!input || !files || !files.length) return;
+  var chosen = new DataTransfer();
+  chosen.items.add(files[0]);
+  input.files = chosen.files;
+  input.dispatchEvent(new Event("change", { bubbles: true }));
+});
