@@ -43,6 +43,8 @@ def add_node(client: Client, out: Output, args) -> int:
         body["memory_capacity"] = number_or_text(args.memory)
     if args.accelerators is not None:
         body["accelerators"] = args.accelerators
+    if args.accelerator_type is not None:
+        body["accelerator_type"] = args.accelerator_type
     show(out, client.post(_base(args), body), NODE_COLUMNS, single=True)
     return EXIT_OK
 
@@ -79,3 +81,4 @@ def register(commands: Commands) -> None:
     p.add_argument("--cpu", help="CPU capacity (default: the nodepool's)")
     p.add_argument("--memory", help="memory capacity (default: the nodepool's)")
     p.add_argument("--accelerators", type=int)
+    p.add_argument("--accelerator-type", help="default: the nodepool's")

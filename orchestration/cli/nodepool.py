@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import argparse
+
 from orchestration.cli.arguments import Commands, number_or_text
 from orchestration.cli.client import EXIT_OK, Client, q
 from orchestration.cli.output import Output, deleted, show
@@ -25,6 +27,7 @@ SETTINGS = [
     ("memory", "memory"),
     ("accelerators", "accelerators"),
     ("accelerator_type", "accelerator_type"),
+    ("accelerator_sharing", "accelerator_sharing"),
     ("price_per_hour", "price_per_hour"),
     ("min_nodes", "min_nodes"),
     ("max_nodes", "max_nodes"),
@@ -90,6 +93,11 @@ def register(commands: Commands) -> None:
         p.add_argument("--memory", help='memory per node: "8Gi", "512Mi" or bytes')
         p.add_argument("--accelerators", type=int)
         p.add_argument("--accelerator-type")
+        p.add_argument(
+            "--accelerator-sharing",
+            action=argparse.BooleanOptionalAction,
+            help="let several replicas use one accelerator device (default: one each)",
+        )
         p.add_argument("--price-per-hour", type=float)
         p.add_argument("--min-nodes", type=int)
         p.add_argument("--max-nodes", type=int)
