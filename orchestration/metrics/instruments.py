@@ -15,7 +15,11 @@ labels add no series, only ways to sum.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+from prometheus_client import Counter, Gauge, Histogram, disable_created_metrics
+
+# The `_created` timestamp series only a single process writes (multiprocess mode has
+# none): off, so every deployment of the product exports the same series.
+disable_created_metrics()
 
 DEPLOYMENT_LABELS = ("deployment", "owner", "model", "nodepool")
 # Requests that fail before a deployment is known (bad key, unknown model) carry these.
