@@ -112,13 +112,15 @@ def run_wrk(wrk: str, url: str, body: dict, key: str | None, conns: int, seconds
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(LUA.format(body=json.dumps(json.dumps(body)), auth=auth))
     # niced, as the load generator shares the cores with what it measures.
-    out = subprocess.run(
+    done = subprocess.run(
         ["nice", wrk, "-t1", f"-c{conns}", f"-d{seconds}s", "--latency", "-s", script.name, url],
         capture_output=True,
         text=True,
-        check=True,
-    ).stdout
+    )
     os.unlink(script.name)
+    if done.returncode != 0:
+        raise RuntimeError(f"wrk failed on {url} at c={conns}: {done.stderr or done.stdout}")
+    out = done.stdout
     latency = dict(re.findall(r"^\s+(50|99)%\s+(\S+)\s*$", out, re.M))
     if "50" not in latency or "99" not in latency:
         raise RuntimeError(f"unexpected wrk output for {url}:\n{out}")
