@@ -35,12 +35,14 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
-#: The runner copied into every image as /opt/runner/server.py.
+#: The runner copied into every image as /opt/runner/server.py, with its sibling modules
+#: (`runner_*.py` beside it) in the same folder.
 RUNNER_PATH = Path(__file__).resolve().parent.parent / "runner" / "server.py"
 
 #: Where things live inside the image; the runner's CLI arguments match.
 MODEL_DIR_IN_IMAGE = "/model"
-RUNNER_IN_IMAGE = "/opt/runner/server.py"
+RUNNER_DIR_IN_IMAGE = "/opt/runner"
+RUNNER_IN_IMAGE = f"{RUNNER_DIR_IN_IMAGE}/server.py"
 CONTAINER_PORT = 8080
 #: Unprivileged, with no entry in the image's /etc/passwd: replicas own nothing on disk.
 RUNTIME_USER = "10001:10001"
@@ -51,7 +53,7 @@ TARGET_GLIBC = (2, 36)
 
 #: Bumped whenever the Dockerfile or context layout changes, so existing tags built
 #: from the old layout are not reused for the new one.
-CONTEXT_FORMAT = "1"
+CONTEXT_FORMAT = "2"
 
 # Upload litter that never belongs in an image and must not change the content hash.
 IGNORED_NAMES = {"__pycache__", ".git", ".hg", ".svn", ".DS_Store", ".ipynb_checkpoints"}
@@ -312,6 +314,14 @@ def model_files(model_dir: Path) -> list[tuple[str, Path]]:
     return files
 
 
+def runner_files(runner_path: Path | None = None) -> list[tuple[str, bytes]]:
+    """(file name, content) of the runner: its server script and the `runner_*.py`
+    modules beside it, in a fixed order."""
+    server = Path(runner_path or RUNNER_PATH)
+    siblings = sorted(server.parent.glob("runner_*.py"))
+    return [(path.name, path.read_bytes()) for path in (server, *siblings)]
+
+
 def content_hash(model_dir: Path, base_image: str, runner_path: Path | None = None) -> str:
     """sha256 over what determines an image: model files, runner, base image, layout.
 
@@ -320,7 +330,6 @@ def content_hash(model_dir: Path, base_image: str, runner_path: Path | None = No
     site-packages are not hashed: they follow from requirements.txt, which is.
     """
     model_dir = Path(model_dir)
-    runner = Path(runner_path or RUNNER_PATH)
     digest = hashlib.sha256()
 
     def field(label: str, data: bytes) -> None:
@@ -330,7 +339,9 @@ def content_hash(model_dir: Path, base_image: str, runner_path: Path | None = No
 
     field("format", CONTEXT_FORMAT.encode())
     field("base", base_image.encode())
-    field("runner", runner.read_bytes())
+    for name, data in runner_files(runner_path):
+        field("runner", name.encode())
+        field("runner-file", data)
     for rel, path in model_files(model_dir):
         if path.is_symlink():
             field("link", f"{rel}->{os.readlink(path)}".encode())
@@ -352,7 +363,7 @@ def dockerfile(base_image: str, digest: str, *, with_site_packages: bool) -> str
         f"FROM {base_image}\n"
         "ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 HOME=/tmp "
         f"MODEL_DIR={MODEL_DIR_IN_IMAGE} PORT={CONTAINER_PORT}\n"
-        f"COPY runner/server.py {RUNNER_IN_IMAGE}\n"
+        f"COPY runner/ {RUNNER_DIR_IN_IMAGE}/\n"
         # Dependencies first: they change less often than model code, so the large
         # layer is reused when only the model changes.
         f"{site}"
@@ -419,10 +430,9 @@ def write_build_context(
     than the bytes it saves.
     """
     model_dir = Path(model_dir)
-    runner = Path(runner_path or RUNNER_PATH)
     if not (model_dir / "1" / "model.py").is_file():
         raise BuildError(f"{model_dir} has no 1/model.py")
-    digest = content_hash(model_dir, base_image, runner)
+    digest = content_hash(model_dir, base_image, runner_path)
     if site_packages_dir is not None and not Path(site_packages_dir).is_dir():
         raise BuildError(f"site-packages dir {site_packages_dir} does not exist")
     site = Path(site_packages_dir) if site_packages_dir is not None else None
@@ -434,7 +444,8 @@ def write_build_context(
         )
         _add_bytes(tar, ".dockerignore", b"")
         tar.addfile(_tarinfo("runner", tarfile.DIRTYPE, 0o755))
-        _add_bytes(tar, "runner/server.py", runner.read_bytes())
+        for name, data in runner_files(runner_path):
+            _add_bytes(tar, f"runner/{name}", data)
         _add_tree(tar, model_dir, "model")
         if site is not None:
             _add_tree(tar, site, "site-packages")
@@ -449,7 +460,8 @@ def make_build_context(
 ) -> tuple[bytes, str]:
     """The Docker build context (tar bytes) of a model image, and its content hash.
 
-    Layout: Dockerfile, runner/server.py, model/ (the upload), site-packages/ (installed
+    Layout: Dockerfile, runner/ (server.py and its modules), model/ (the upload),
+    site-packages/ (installed
     requirements, when given). Entries are sorted, with fixed mtimes and owners, so the
     same inputs give the same bytes.
     """

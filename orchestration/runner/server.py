@@ -1,8 +1,9 @@
 """In-container model server: loads an uploaded model and serves it over HTTP.
 
-This file is copied verbatim into every model image, next to Debian's CPython 3.11 and
-nothing else, so it must use the standard library only and import nothing from the
-project.
+This file and its siblings (runner_model.py: the model class and its contract;
+runner_batching.py: dynamic batching) are copied verbatim into every model image, next
+to Debian's CPython 3.11 and nothing else, so they use the standard library only and
+import nothing from the project.
 
     python3 server.py --model-dir /model --port 8080     (or env MODEL_DIR, PORT)
 
@@ -30,9 +31,6 @@ batching, off unless BATCH_MAX_SIZE > 1; see Batcher).
 from __future__ import annotations
 
 import argparse
-import collections
-import importlib.util
-import inspect
 import json
 import os
 import select
@@ -47,372 +45,20 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+# Siblings in the image's /opt/runner (the script's folder is first on sys.path).
+from runner_batching import Batcher, BatchFailed
+from runner_model import (
+    ModelHost,
+    OutputError,
+    check_outputs,
+    describe,
+    env_float,
+    env_int,
+    log,
+)
+
 DEFAULT_MAX_REQUEST_BYTES = 20 * 1024 * 1024
 DEFAULT_CONCURRENCY = 4
-
-
-def log(message: str) -> None:
-    """Startup and error lines only: one line per request would cost throughput."""
-    sys.stderr.write(f"[runner] {message}\n")
-    sys.stderr.flush()
-
-
-def env_int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        value = int(raw)
-    except ValueError:
-        log(f"ignoring {name}={raw!r}: not an integer, using {default}")
-        return default
-    return max(minimum, value)
-
-
-def env_float(name: str, default: float, minimum: float = 0.0) -> float:
-    raw = os.environ.get(name, "")
-    if not raw.strip():
-        return default
-    try:
-        value = float(raw)
-    except ValueError:
-        log(f"ignoring {name}={raw!r}: not a number, using {default}")
-        return default
-    if value != value or value in (float("inf"), float("-inf")):
-        log(f"ignoring {name}={raw!r}: not a finite number, using {default}")
-        return default
-    return max(minimum, value)
-
-
-def describe(exc: BaseException) -> str:
-    """`ValueError: message`, the form callers see in error bodies."""
-    text = str(exc)
-    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
-
-
-class ModelHost:
-    """Owns the user's model object and everything concurrent requests share about it."""
-
-    def __init__(
-        self,
-        model_dir: str,
-        concurrency: int,
-        batch_max_size: int = 1,
-        batch_max_wait_ms: float = 0.0,
-    ) -> None:
-        self.model_dir = os.path.abspath(model_dir)
-        self.status = "loading"
-        self.error: str | None = None
-        self.model: Any = None
-        self.class_name: str | None = None
-        self.has_predict = False
-        self.has_generate = False
-        self.loaded_at: float | None = None
-        self.started_at = time.time()
-        self.concurrency = concurrency
-        # Bounds how many predict calls run inside the model at once: models are often
-        # not thread-safe past a point, and unbounded threads would thrash a small CPU
-        # quota. Requests past the bound wait here rather than being refused.
-        self.slots = threading.BoundedSemaphore(concurrency)
-        self._lock = threading.Lock()
-        self.in_flight = 0
-        self.served = 0
-        # Model predict calls and the inputs they carried, batched or not: their ratio is
-        # the average batch size.
-        self.batches = 0
-        self.batched_inputs = 0
-        self.streams = 0
-        self.streams_disconnected = 0
-        self.batcher = (
-            Batcher(self, batch_max_size, batch_max_wait_ms) if batch_max_size > 1 else None
-        )
-
-    # Loading ----------------------------------------------------------------------------
-
-    def start_loading(self) -> threading.Thread:
-        # Import and load_model() may take minutes (weights, training); doing them in the
-        # background lets /healthz answer "loading" meanwhile instead of refusing TCP,
-        # which lets the orchestrator tell a slow start from a dead container.
-        thread = threading.Thread(target=self._load, name="model-loader", daemon=True)
-        thread.start()
-        return thread
-
-    def _load(self) -> None:
-        began = time.monotonic()
-        try:
-            self.model, self.class_name = load_model_object(self.model_dir)
-            self.has_predict = callable(getattr(self.model, "predict", None))
-            self.has_generate = callable(getattr(self.model, "generate", None))
-            self.loaded_at = time.time()
-            self.status = "ready"
-            log(f"model {self.class_name} ready in {time.monotonic() - began:.2f}s")
-        except BaseException as exc:  # any failure must surface in /healthz
-            self.error = describe(exc)
-            self.status = "failed"
-            log(f"model failed to load: {self.error}")
-            traceback.print_exc(file=sys.stderr)
-
-    # Accounting -------------------------------------------------------------------------
-
-    def enter(self) -> None:
-        with self._lock:
-            self.in_flight += 1
-
-    def leave(self) -> None:
-        with self._lock:
-            self.in_flight -= 1
-            self.served += 1
-
-    def count_call(self, inputs: int) -> None:
-        with self._lock:
-            self.batches += 1
-            self.batched_inputs += inputs
-
-    def count_stream(self, *, disconnected: bool = False) -> None:
-        with self._lock:
-            if disconnected:
-                self.streams_disconnected += 1
-            else:
-                self.streams += 1
-
-    def health(self) -> tuple[int, dict[str, Any]]:
-        body: dict[str, Any] = {"status": self.status, "in_flight": self.in_flight}
-        if self.status == "ready":
-            body.update(
-                model=self.class_name,
-                concurrency=self.concurrency,
-                served=self.served,
-                predict=self.has_predict,
-                generate=self.has_generate,
-                batching=self.batcher.settings() if self.batcher else None,
-                batches=self.batches,
-                batched_inputs=self.batched_inputs,
-                streams=self.streams,
-                streams_disconnected=self.streams_disconnected,
-                uptime_seconds=round(time.time() - self.started_at, 3),
-            )
-            return 200, body
-        if self.status == "failed":
-            body["error"] = self.error
-            return 500, body
-        return 503, body
-
-    # Prediction -------------------------------------------------------------------------
-
-    def predict(self, inputs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        """The outputs for `inputs` and the number of inputs in the model call they rode in.
-
-        Raises what the model raised (or OutputError) unbatched, BatchFailed batched.
-        """
-        if self.batcher is not None:
-            return self.batcher.submit(inputs)
-        return self.call_predict(inputs), len(inputs)
-
-    def call_predict(self, inputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        with self.slots:
-            result = self.model.predict(inputs)
-        self.count_call(len(inputs))
-        return check_outputs(result, len(inputs))
-
-
-class BatchFailed(Exception):
-    """The model call of a batch raised; every request of the batch answers `message`."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
-
-
-class _Pending:
-    """One request's inputs waiting in the batcher, and where its answer is left."""
-
-    __slots__ = ("inputs", "arrived", "done", "outputs", "batch_size", "error")
-
-    def __init__(self, inputs: list[dict[str, Any]]) -> None:
-        self.inputs = inputs
-        self.arrived = time.monotonic()
-        self.done = threading.Event()
-        self.outputs: list[dict[str, Any]] = []
-        self.batch_size = 0
-        self.error: str | None = None
-
-
-class Batcher:
-    """Gathers the inputs of concurrent predict requests into one model.predict call.
-
-    Request threads queue their inputs and block on their own event; one dispatcher
-    thread takes the oldest request, then waits until `max_wait_ms` after that request
-    arrived for others, as long as the batch stays within `max_batch_size` inputs. A
-    request with more inputs than that is a call of its own, never split (its outputs
-    then come from one call, as unbatched). One batch is in the model at a time; the next
-    one accumulates meanwhile, so under load batches fill without waiting at all.
-
-    Once a wait has found no company (the last call held one request and nothing was
-    queued behind it), traffic is sparse, and the next lone request goes at once instead
-    of waiting out max_wait_ms for company that will not come; the first call that finds
-    others queued ends that, and waits resume. So lone clients pay no batching delay,
-    and concurrent ones are gathered as before.
-    """
-
-    def __init__(self, host: ModelHost, max_size: int, max_wait_ms: float) -> None:
-        self.host = host
-        self.max_size = max_size
-        self.max_wait_ms = max_wait_ms
-        self._max_wait = max_wait_ms / 1000.0
-        self._pending: collections.deque[_Pending] = collections.deque()
-        self._ready = threading.Condition(threading.Lock())
-        self._sparse = False  # dispatcher thread only
-        threading.Thread(target=self._run, name="batcher", daemon=True).start()
-
-    def settings(self) -> dict[str, Any]:
-        return {"max_batch_size": self.max_size, "max_wait_ms": self.max_wait_ms}
-
-    def submit(self, inputs: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], int]:
-        item = _Pending(inputs)
-        with self._ready:
-            self._pending.append(item)
-            self._ready.notify()
-        item.done.wait()
-        if item.error is not None:
-            raise BatchFailed(item.error)
-        return item.outputs, item.batch_size
-
-    def _next_batch(self) -> tuple[list[_Pending], int]:
-        with self._ready:
-            while not self._pending:
-                self._ready.wait()
-            first = self._pending.popleft()
-            batch, size = [first], len(first.inputs)
-            deadline = first.arrived + self._max_wait
-            if self._sparse and not self._pending:
-                deadline = 0.0
-            while size < self.max_size:
-                if not self._pending:
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0:
-                        break
-                    self._ready.wait(remaining)
-                    continue
-                if size + len(self._pending[0].inputs) > self.max_size:
-                    break  # it opens the next batch rather than overfill this one
-                item = self._pending.popleft()
-                batch.append(item)
-                size += len(item.inputs)
-            self._sparse = len(batch) == 1 and not self._pending
-        return batch, size
-
-    def _run(self) -> None:
-        while True:
-            batch, size = self._next_batch()
-            inputs = [data for item in batch for data in item.inputs]
-            try:
-                outputs = self.host.call_predict(inputs)
-            except OutputError as exc:
-                log(f"predict contract violation in a batch of {size} inputs: {exc}")
-                self._fail(batch, f"OutputError: {exc}")
-                continue
-            except BaseException as exc:  # the dispatcher must outlive any model bug
-                log(f"predict failed for a batch of {size} inputs: {describe(exc)}")
-                traceback.print_exc(file=sys.stderr)
-                self._fail(batch, describe(exc))
-                continue
-            start = 0
-            for item in batch:
-                item.outputs = outputs[start : start + len(item.inputs)]
-                item.batch_size = size
-                start += len(item.inputs)
-                item.done.set()
-
-    @staticmethod
-    def _fail(batch: list[_Pending], message: str) -> None:
-        for item in batch:
-            item.error = message
-            item.done.set()
-
-
-class OutputError(Exception):
-    """predict() or generate() broke the one-output-per-input contract."""
-
-
-def check_outputs(result: Any, expected: int, method: str = "predict") -> list[dict[str, Any]]:
-    verb = "return" if method == "predict" else "yield"
-    shape = f"{method} must {verb} a list of {expected} data dicts"
-    if isinstance(result, dict) or result is None or isinstance(result, str | bytes):
-        raise OutputError(f"{shape}, got {type(result).__name__}")
-    try:
-        outputs = list(result)
-    except TypeError:
-        raise OutputError(f"{shape}, got {type(result).__name__}") from None
-    if len(outputs) != expected:
-        raise OutputError(
-            f"{method} {verb}ed {len(outputs)} outputs for {expected} inputs; "
-            f"it must {verb} exactly one output per input, in order"
-        )
-    for index, item in enumerate(outputs):
-        if not isinstance(item, dict):
-            raise OutputError(
-                f"{method} output {index} is a {type(item).__name__}; each output must be a "
-                'data dict such as {"text": {"raw": "..."}}'
-            )
-    return outputs
-
-
-def load_model_object(model_dir: str) -> tuple[Any, str]:
-    """Import <model_dir>/1/model.py, instantiate its model class and run load_model()."""
-    code_dir = os.path.join(model_dir, "1")
-    model_file = os.path.join(code_dir, "model.py")
-    if not os.path.isfile(model_file):
-        raise FileNotFoundError(f"{model_file} not found")
-    # Wheels installed at build time live in site-packages; the model's own folder goes
-    # first so a helper module it ships wins over a same-named package.
-    site_packages = os.path.join(model_dir, "site-packages")
-    for path in (site_packages, code_dir):
-        if os.path.isdir(path) and path not in sys.path:
-            sys.path.insert(0, path)
-    # Models commonly open their files by relative path (open("vocab.txt")).
-    os.chdir(code_dir)
-
-    spec = importlib.util.spec_from_file_location("model", model_file)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {model_file}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["model"] = module
-    spec.loader.exec_module(module)
-
-    cls = find_model_class(module)
-    instance = cls()
-    loader = getattr(instance, "load_model", None)
-    if callable(loader):
-        loader()
-    return instance, cls.__name__
-
-
-def find_model_class(module: Any) -> type:
-    """The one class in model.py with a predict method, or else with a generate method.
-
-    Classes merely imported into model.py are ignored, and when model.py defines a base
-    class and a subclass of it, the most derived one is meant. Classes with generate
-    count only when none has predict, so that a helper class with a generate method
-    beside a predict model (a text sampler, say) does not make two model classes.
-    """
-    own = [
-        obj
-        for _, obj in inspect.getmembers(module, inspect.isclass)
-        if obj.__module__ == module.__name__
-    ]
-    candidates = [c for c in own if callable(getattr(c, "predict", None))] or [
-        c for c in own if callable(getattr(c, "generate", None))
-    ]
-    leaves = [c for c in candidates if not any(o is not c and issubclass(o, c) for o in candidates)]
-    if not leaves:
-        raise TypeError(
-            "model.py defines no class with a predict(self, inputs) "
-            "or generate(self, inputs) method"
-        )
-    if len(leaves) > 1:
-        names = ", ".join(sorted(c.__name__ for c in leaves))
-        raise TypeError(f"model.py defines several model classes ({names}); keep exactly one")
-    return leaves[0]
 
 
 class RequestError(Exception):
@@ -809,12 +455,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    host = ModelHost(
-        args.model_dir,
-        env_int("MODEL_CONCURRENCY", DEFAULT_CONCURRENCY, 1),
-        batch_max_size=env_int("BATCH_MAX_SIZE", 1, 1),
-        batch_max_wait_ms=env_float("BATCH_MAX_WAIT_MS", 0.0),
-    )
+    host = ModelHost(args.model_dir, env_int("MODEL_CONCURRENCY", DEFAULT_CONCURRENCY, 1))
+    batch_max_size = env_int("BATCH_MAX_SIZE", 1, 1)
+    if batch_max_size > 1:
+        host.batcher = Batcher(host, batch_max_size, env_float("BATCH_MAX_WAIT_MS", 0.0))
     Handler.host = host
     Handler.max_request_bytes = env_int("MAX_REQUEST_BYTES", DEFAULT_MAX_REQUEST_BYTES, 1)
     # Idle keep-alive connections each hold a thread; reclaim them eventually.

@@ -92,6 +92,8 @@ def test_context_layout_and_dockerfile(sentiment: Path):
     assert {
         "Dockerfile",
         "runner/server.py",
+        "runner/runner_model.py",
+        "runner/runner_batching.py",
         "model/config.yaml",
         "model/1/model.py",
         "model/1/lexicon.txt",
@@ -103,12 +105,20 @@ def test_context_layout_and_dockerfile(sentiment: Path):
         assert (info.uid, info.gid, info.uname, info.gname) == (0, 0, "", "")
 
     assert read(context, "runner/server.py") == RUNNER_PATH.read_bytes()
+    for sibling in ("runner_model.py", "runner_batching.py"):
+        assert read(context, f"runner/{sibling}") == (RUNNER_PATH.parent / sibling).read_bytes()
+    # Only the runner's own files: not the package's __init__.py or caches.
+    assert {n for n in entries if n.startswith("runner/")} == {
+        "runner/server.py",
+        "runner/runner_model.py",
+        "runner/runner_batching.py",
+    }
     assert read(context, "model/1/model.py") == (sentiment / "1" / "model.py").read_bytes()
 
     dockerfile = read(context, "Dockerfile").decode()
     lines = dockerfile.splitlines()
     assert lines[0] == f"FROM {BASE}"
-    assert "COPY runner/server.py /opt/runner/server.py" in lines
+    assert "COPY runner/ /opt/runner/" in lines
     assert "COPY model/ /model/" in lines
     assert "USER 10001:10001" in lines
     assert "EXPOSE 8080" in lines
