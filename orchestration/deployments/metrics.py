@@ -120,6 +120,12 @@ def _node_families():
             ("memory_capacity_bytes", "Memory the node offers to replicas."),
             ("memory_used_bytes", "Memory its live replicas request."),
             ("memory_free_bytes", "Memory still free for replicas."),
+            ("accelerators", "Accelerator devices the node has."),
+            (
+                "accelerators_used",
+                "Accelerators its live replicas hold (more than the node "
+                "has only when the nodepool shares devices).",
+            ),
         )
     }
     for node in nodes:
@@ -131,4 +137,6 @@ def _node_families():
         families["memory_capacity_bytes"].add_metric(labels, node.memory_capacity_bytes)
         families["memory_used_bytes"].add_metric(labels, node.used_memory)
         families["memory_free_bytes"].add_metric(labels, node.free_memory)
+        families["accelerators"].add_metric(labels, node.accelerators)
+        families["accelerators_used"].add_metric(labels, node.used_accelerators)
     return [up, *families.values()]

@@ -25,11 +25,12 @@ def test_replicas_desired_wanted_and_nodes(
     client, owner, make_cluster, make_nodepool, make_node, make_model, make_deployment
 ):
     pool = make_nodepool(make_cluster(owner, "east"), "cpu", cpu_cores=Decimal("4"))
-    node = make_node(pool, "n1", cpu_capacity=Decimal("4"), status=NodeStatus.READY)
+    node = make_node(pool, "n1", cpu_capacity=Decimal("4"), status=NodeStatus.READY, accelerators=4)
     make_node(pool, "n2", cpu_capacity=Decimal("2"), status=NodeStatus.UNREACHABLE)
     model, version = make_model(owner, "sentiment")
     version.cpu_request = Decimal("0.5")
     version.memory_request_bytes = 256 * 1024**2
+    version.num_accelerators = 1
     version.save()
     dep = make_deployment(owner, model, version, pool, slug="sent", max_replicas=4)
     dep.desired_replicas = 3
@@ -64,6 +65,8 @@ def test_replicas_desired_wanted_and_nodes(
     assert scrape[("orchestration_node_cpu_used_cores", n1)] == 1.5
     assert scrape[("orchestration_node_cpu_free_cores", n1)] == 2.5
     assert scrape[("orchestration_node_memory_used_bytes", n1)] == 3 * 256 * 1024**2
+    assert scrape[("orchestration_node_accelerators", n1)] == 4
+    assert scrape[("orchestration_node_accelerators_used", n1)] == 3
 
 
 def test_without_a_decision_wanted_is_the_desired_count(
