@@ -31,6 +31,7 @@ from pydantic_core import PydanticCustomError
 
 from orchestration.clusters.models import SLUG_PATTERN
 from orchestration.deployments.models import AUTOSCALE_DEFAULTS
+from orchestration.nodepools.accelerators import MAX_ACCELERATORS
 from orchestration.quantities import MAX_MEMORY_BYTES, parse_cpu, parse_memory
 
 MAX_INT = 2**31 - 1  # PositiveIntegerField's range on PostgreSQL
@@ -75,6 +76,11 @@ def _whole_number(value: object) -> object:
 # (The bounds go on the int itself, before the validator, so the schema states them.)
 WholeNumber = Annotated[int, BeforeValidator(_whole_number)]
 Count = Annotated[int, Field(ge=0, le=MAX_INT), BeforeValidator(_whole_number)]
+AcceleratorCount = Annotated[
+    int,
+    Field(ge=0, le=MAX_ACCELERATORS, description="Accelerator devices per node."),
+    BeforeValidator(_whole_number),
+]
 Seconds = Annotated[
     int, Field(ge=0, le=MAX_INT, description="Seconds."), BeforeValidator(_whole_number)
 ]
@@ -268,7 +274,7 @@ class NodepoolIn(InputSchema):
     instance_type: InstanceType = "docker-host"
     cpu_cores: CpuInput = Decimal(2)
     memory: MemoryInput = 4 * 1024**3
-    accelerators: Count = 0
+    accelerators: AcceleratorCount = 0
     accelerator_type: ShortText = ""
     accelerator_sharing: Annotated[bool, Strict()] = Field(
         False, description="Let several replicas use one accelerator device (off: one each)."
@@ -287,7 +293,7 @@ class NodepoolPatch(InputSchema):
     instance_type: InstanceType = None  # type: ignore[assignment]
     cpu_cores: CpuInput = None  # type: ignore[assignment]
     memory: MemoryInput = None  # type: ignore[assignment]
-    accelerators: Count = None  # type: ignore[assignment]
+    accelerators: AcceleratorCount = None  # type: ignore[assignment]
     accelerator_type: ShortText = None  # type: ignore[assignment]
     accelerator_sharing: Annotated[bool, Strict()] = None  # type: ignore[assignment]
     price_per_hour: Annotated[float, Strict()] = Field(None, ge=0, le=999999.9999)  # type: ignore[assignment]
@@ -327,7 +333,7 @@ class NodeIn(InputSchema):
     # Left out: the nodepool's value.
     cpu_capacity: CpuInput = None  # type: ignore[assignment]
     memory_capacity: MemoryInput = None  # type: ignore[assignment]
-    accelerators: Count = None  # type: ignore[assignment]
+    accelerators: AcceleratorCount = None  # type: ignore[assignment]
     # Empty: the nodepool's type.
     accelerator_type: ShortText = None  # type: ignore[assignment]
 
@@ -339,7 +345,7 @@ class NodePatch(InputSchema):
     address: Address = None  # type: ignore[assignment]
     cpu_capacity: CpuInput = None  # type: ignore[assignment]
     memory_capacity: MemoryInput = None  # type: ignore[assignment]
-    accelerators: Count = None  # type: ignore[assignment]
+    accelerators: AcceleratorCount = None  # type: ignore[assignment]
     # Empty: the nodepool's type.
     accelerator_type: ShortText = None  # type: ignore[assignment]
 

@@ -45,7 +45,6 @@ log = logging.getLogger(__name__)
 RESERVED_MODEL_IDS = frozenset({"upload"})
 
 # Largest values the version's columns hold on every supported database.
-_MAX_INT = 2**31 - 1
 _MAX_BIGINT = 2**63 - 1
 
 _UNSAFE_NAME_CHARS = re.compile(r"[^A-Za-z0-9._-]+")
@@ -114,10 +113,6 @@ def _check_storable(upload: ModelUpload) -> None:
         raise UploadError(
             CONFIG_FILE,
             f"model.id {upload.model_id!r} is reserved by the portal; choose another id",
-        )
-    if upload.num_accelerators > _MAX_INT:
-        raise UploadError(
-            CONFIG_FILE, f"inference_compute_info.num_accelerators is more than {_MAX_INT}"
         )
     if upload.memory_bytes is not None and upload.memory_bytes > _MAX_BIGINT:
         raise UploadError(CONFIG_FILE, "inference_compute_info.cpu_memory is too large")

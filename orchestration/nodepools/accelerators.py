@@ -17,6 +17,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 NVIDIA = "nvidia"
+# The most accelerator devices one node (or a nodepool's node type) may have: the largest
+# servers carry 8-16 GPUs. A bound, because the devices are listed one by one ("0".."n-1").
+MAX_ACCELERATORS = 64
 NVIDIA_GPU_KIND = "nvidia.com/gpu"
 _INDEX = re.compile(r"^\d+$")
 
@@ -50,5 +53,5 @@ def engine_inventory(
 def node_device_ids(count: int, reported: Sequence[str] | None) -> list[str]:
     """The ids device requests name: the reported ones, else the indexes "0".."count-1"."""
     if reported:
-        return [str(d) for d in reported]
-    return [str(i) for i in range(count)]
+        return [str(d) for d in reported[:MAX_ACCELERATORS]]
+    return [str(i) for i in range(min(count, MAX_ACCELERATORS))]

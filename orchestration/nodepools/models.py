@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from django.core.validators import MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 
 from orchestration.clusters.models import SLUG_PATTERN, Cluster, slug_validator
 from orchestration.db import OwnedQuerySet
+from orchestration.nodepools.accelerators import MAX_ACCELERATORS
 from orchestration.quantities import format_memory
 
 
@@ -38,7 +39,9 @@ class Nodepool(models.Model):
     memory_bytes = models.BigIntegerField(
         "memory (bytes)", default=4 * 1024**3, validators=[MinValueValidator(1)]
     )
-    accelerators = models.PositiveIntegerField(default=0)
+    accelerators = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_ACCELERATORS)]
+    )
     accelerator_type = models.CharField(max_length=64, blank=True)
     # Off: a device belongs to one replica at a time, so a model never finds another's
     # memory on its GPU. On: replicas are spread over the devices, several to each.
@@ -189,7 +192,9 @@ class Node(models.Model):
     memory_capacity_bytes = models.BigIntegerField(
         "memory capacity (bytes)", validators=[MinValueValidator(0)]
     )
-    accelerators = models.PositiveIntegerField(default=0)
+    accelerators = models.PositiveIntegerField(
+        default=0, validators=[MaxValueValidator(MAX_ACCELERATORS)]
+    )
     # Empty: the nodepool's type.
     accelerator_type = models.CharField(max_length=64, blank=True)
     # The device ids the engine reported (CDI devices); empty when it reported none, and

@@ -67,3 +67,17 @@ def test_other_user_gets_404_and_visitor_401(owner_api, other_api, anon_api, gpu
     assert anon_api.get(POOL + "nodes/g1/").status_code == 401
     assert Nodepool.objects.get(slug="gpu").accelerator_sharing is False
     assert Node.objects.get(name="g1").accelerator_type == ""
+
+
+def test_a_device_count_past_any_real_node_is_refused(owner_api, gpu_pool):
+    """Devices are listed one by one: a count of two billion once built a list that size
+    (the API fuzz found it as a MemoryError)."""
+    too_many = owner_api.patch(POOL, {"accelerators": 2_000_000_000})
+    assert too_many.status_code == 400, too_many.content
+    assert [e["field"] for e in too_many.json()["errors"]] == ["accelerators"]
+    node = owner_api.post(f"{POOL}nodes/", {"name": "n1", "engine_url": "tcp://10.0.0.2:2376"})
+    assert node.status_code == 201, node.content
+    patched = owner_api.patch(f"{POOL}nodes/n1/", {"accelerators": 65})
+    assert patched.status_code == 400, patched.content
+    assert owner_api.patch(f"{POOL}nodes/n1/", {"accelerators": 64}).status_code == 200
+    assert len(owner_api.get(f"{POOL}nodes/n1/").json()["accelerator_ids"]) == 64

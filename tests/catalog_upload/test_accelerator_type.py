@@ -45,3 +45,13 @@ def test_refused_naming_the_field(tmp_path, compute, message):
         check(tmp_path, compute)
     assert message in str(caught.value)
     assert "inference_compute_info." in str(caught.value)
+
+
+def test_more_accelerators_than_any_node_has_are_refused(tmp_path):
+    from orchestration.catalog.upload.config import check_config
+
+    (tmp_path / "config.yaml").write_text(
+        "model:\n  id: big\ninference_compute_info:\n  num_accelerators: 100000000000000000000\n"
+    )
+    with pytest.raises(UploadError, match="at most 64"):
+        check_config(tmp_path)

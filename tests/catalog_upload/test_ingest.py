@@ -132,7 +132,7 @@ BAD_CONTENT = {
             config_dot_yaml=config(extra="inference_compute_info: {num_accelerators: 5000000000}\n")
         ),
         "config.yaml",
-        "num_accelerators is more than",
+        "a replica can have at most 64",
     ),
 }
 

@@ -10,6 +10,7 @@ from typing import Any
 
 import yaml
 
+from orchestration.nodepools.accelerators import MAX_ACCELERATORS
 from orchestration.quantities import parse_cpu, parse_memory
 
 from .errors import UploadError
@@ -276,6 +277,12 @@ def _check_compute_section(config: dict[str, Any]) -> tuple[float | None, int | 
             CONFIG_FILE,
             "inference_compute_info.num_accelerators must be a whole number, 0 or more, "
             f"not {_yaml_kind(accelerators)}",
+        )
+    if accelerators > MAX_ACCELERATORS:
+        raise UploadError(
+            CONFIG_FILE,
+            f"inference_compute_info.num_accelerators is {accelerators}; a replica can have at "
+            f"most {MAX_ACCELERATORS} (no node has more)",
         )
     accelerator_type = info.get("accelerator_type")
     if accelerator_type is not None and not (
