@@ -127,19 +127,48 @@ def take(*, early_only: bool = False) -> list[tuple[int, float, int, float, int,
 
 def flush(*, early_only: bool = False) -> int:
     """Write the samples taken now (see `take`); returns how many rows were written."""
-    from django.db import close_old_connections
+    from django.db import close_old_connections, transaction
     from django.utils import timezone
 
-    from orchestration.deployments.models import Deployment, TrafficSample
+    from orchestration.deployments.models import Deployment
 
     samples = take(early_only=early_only)
     if not samples:
         return 0
     close_old_connections()
-    existing = set(
-        Deployment.objects.filter(pk__in=[s[0] for s in samples]).values_list("pk", flat=True)
-    )
-    at = timezone.now()
+    with transaction.atomic():
+        _bound_lock_wait()
+        existing = set(
+            Deployment.objects.filter(pk__in=[s[0] for s in samples]).values_list("pk", flat=True)
+        )
+        at = timezone.now()
+        _write(samples, existing, at)
+    if existing:
+        from orchestration.deployments.actions import request_autoscale
+
+        # The policy sees this traffic now, not up to AUTOSCALE_INTERVAL later.
+        request_autoscale()
+    return len(samples)
+
+
+# A flush gives up on a table lock after this long rather than queue behind it: a
+# migration or a TRUNCATE (the test suite's flush between tests) goes first. It is shorter
+# than PostgreSQL's deadlock check (1 s), so in a lock cycle the flush is the side that
+# fails, not the other. The taken samples are then lost (the flusher logs it).
+LOCK_WAIT = "250ms"
+
+
+def _bound_lock_wait() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute(f"SET LOCAL lock_timeout = '{LOCK_WAIT}'")
+
+
+def _write(samples, existing: set[int], at) -> None:
+    from orchestration.deployments.models import TrafficSample
+
     TrafficSample.objects.bulk_create(
         TrafficSample(
             deployment_id=deployment_id,
@@ -153,12 +182,6 @@ def flush(*, early_only: bool = False) -> int:
         for deployment_id, interval, requests, average, inputs, batches in samples
         if deployment_id in existing
     )
-    if existing:
-        from orchestration.deployments.actions import request_autoscale
-
-        # The policy sees this traffic now, not up to AUTOSCALE_INTERVAL later.
-        request_autoscale()
-    return len(samples)
 
 
 def _ensure_flusher() -> None:
@@ -187,7 +210,7 @@ def _ensure_flusher() -> None:
                 if flush(early_only=not full):
                     # One short connection per flush: nothing held open between flushes.
                     connection.close()
-            except Exception as exc:  # noqa: BLE001 - counters keep counting; next flush retries
+            except Exception as exc:  # noqa: BLE001 - the flusher outlives a failed write
                 log.warning("traffic flush failed: %s", exc)
                 connection.close()
 

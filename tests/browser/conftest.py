@@ -92,7 +92,12 @@ def shoot():
 
     def save(page, name: str) -> Path:
         path = SCREENSHOTS / f"{name}.png"
+        # A full-page shot resizes the viewport; Chromium (156) then shows the page
+        # scrolled to the bottom but acts on the scroll it had before, so a click placed
+        # from the shown layout lands elsewhere. Scrolling back makes the two agree.
+        scrolled = page.evaluate("[window.scrollX, window.scrollY]")
         page.screenshot(path=str(path), full_page=True)
+        page.evaluate("([x, y]) => window.scrollTo(x, y)", scrolled)
         return path
 
     return save
