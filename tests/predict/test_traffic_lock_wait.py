@@ -34,9 +34,7 @@ def other_session(transactional_db):
         other.rollback()
 
 
-def test_a_flush_gives_up_on_a_held_table_lock_and_the_next_one_writes(
-    deployment, other_session
-):
+def test_a_flush_gives_up_on_a_held_table_lock_and_the_next_one_writes(deployment, other_session):
     table = TrafficSample._meta.db_table
     other_session.execute(f'LOCK TABLE "{table}" IN ACCESS EXCLUSIVE MODE')
     traffic.started(deployment.pk)
