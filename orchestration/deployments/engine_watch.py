@@ -95,7 +95,9 @@ class EngineWatcher:
     def refresh(self) -> None:
         """Watch every node's engine; stop watching removed ones."""
         close_old_connections()
-        urls = set(Node.objects.values_list("engine_url", flat=True).distinct())
+        urls = set(
+            Node.objects.exclude(engine_url="").values_list("engine_url", flat=True).distinct()
+        )
         self._watch(urls)
 
     def stop(self) -> None:

@@ -252,6 +252,8 @@ class Replica(models.Model):
         Node, on_delete=models.SET_NULL, null=True, blank=True, related_name="replicas"
     )
     container_id = models.CharField(max_length=80, blank=True)
+    # On a swarm nodepool a replica is a Swarm task, which Swarm starts and replaces.
+    task_id = models.CharField(max_length=64, blank=True, db_index=True)
     address = models.CharField(max_length=255, blank=True, help_text="host:port of the runner")
     on_bridge = models.BooleanField(
         default=False,

@@ -63,21 +63,28 @@ def reconcile(deployment_id: int) -> Outcome | None:
     )
     if deployment is None or deployment.status == DeploymentStatus.DELETING:
         return None
+    if not image_ready(deployment):
+        return None
+    observe(deployment)
+    outcome = _apply_plan(deployment.pk)
+    refresh_status(deployment.pk)
+    return outcome
+
+
+def image_ready(deployment: Deployment) -> bool:
+    """Whether the version's image is built; if not, the status says what it waits for."""
     version = deployment.model_version
     if version.build_status == BuildStatus.FAILED:
         set_status(deployment, DeploymentStatus.FAILED, f"Image build of v{version.number} failed")
-        return None
+        return False
     if version.build_status != BuildStatus.READY:
         set_status(
             deployment,
             DeploymentStatus.PENDING,
             f"Waiting for the image of v{version.number} ({version.get_build_status_display()})",
         )
-        return None
-    observe(deployment)
-    outcome = _apply_plan(deployment.pk)
-    refresh_status(deployment.pk)
-    return outcome
+        return False
+    return True
 
 
 def start_deadline() -> float:

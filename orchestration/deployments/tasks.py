@@ -16,7 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from orchestration import docker_engine
-from orchestration.deployments import autoscale, lifecycle, reconcile
+from orchestration.deployments import autoscale, lifecycle, runtimes
 from orchestration.deployments.models import Deployment, DeploymentStatus
 
 ENGINE_TASK = {
@@ -32,7 +32,7 @@ ENGINE_TASK = {
 @shared_task(**ENGINE_TASK)
 def reconcile_deployment(deployment_id: int) -> None:
     """Compare the deployment's replicas with its desired count and act on the difference."""
-    outcome = reconcile.reconcile(deployment_id)
+    outcome = runtimes.reconcile_deployment(deployment_id)
     if outcome is None:
         return
     for replica_id in outcome.start:
@@ -59,8 +59,8 @@ def stop_replica(replica_id: int) -> None:
 
 @shared_task(**ENGINE_TASK)
 def delete_deployment(deployment_id: int) -> None:
-    """Remove the deployment's containers on every node, then the row."""
-    lifecycle.delete(deployment_id)
+    """Remove the deployment's containers (or Swarm service), then the row."""
+    runtimes.delete_deployment(deployment_id)
 
 
 @shared_task(acks_late=True, ignore_result=True)

@@ -15,6 +15,32 @@ from orchestration.nodepools.accelerators import MAX_ACCELERATORS
 from orchestration.quantities import format_memory
 
 
+class Runtime(models.TextChoices):
+    """Who schedules a nodepool's replicas (see docs/runtimes.md)."""
+
+    DOCKER = "docker", "Docker engines"
+    SWARM = "swarm", "Docker Swarm"
+
+
+# A Swarm node label requirement: key=value (Docker's own label syntax, no spaces).
+NODE_LABEL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=[^\s=]{1,128}$"
+
+
+def validate_node_labels(value) -> None:
+    import re
+
+    from django.core.exceptions import ValidationError
+
+    if not isinstance(value, list) or len(value) > 16:
+        raise ValidationError("Node labels must be a list of at most 16 key=value strings.")
+    for item in value:
+        if not isinstance(item, str) or not re.match(NODE_LABEL_PATTERN, item):
+            raise ValidationError(
+                f"“{item}” is not a node label requirement: write key=value, such as "
+                "gpu=a10g (no spaces)."
+            )
+
+
 class NodepoolQuerySet(OwnedQuerySet):
     owner_field = "cluster__owner"
 
@@ -59,6 +85,21 @@ class Nodepool(models.Model):
     )
     min_nodes = models.PositiveIntegerField(default=0)
     max_nodes = models.PositiveIntegerField(default=1)
+    # docker: the product places replicas on the nodes listed here. swarm: a Swarm
+    # manager schedules them, and the nodes are the swarm's, read from the manager.
+    runtime = models.CharField(max_length=16, choices=Runtime.choices, default=Runtime.DOCKER)
+    manager_url = models.CharField(
+        "Swarm manager URL",
+        max_length=255,
+        blank=True,
+        help_text="A manager's Docker engine URL: unix:///var/run/docker.sock or tcp://host:2376",
+    )
+    node_labels = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_node_labels],
+        help_text="Swarm node labels (key=value) a node needs to run this nodepool's replicas.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -87,6 +128,11 @@ class Nodepool(models.Model):
             models.CheckConstraint(
                 condition=Q(price_per_hour__gte=0), name="nodepool_price_not_negative"
             ),
+            models.CheckConstraint(
+                condition=~Q(runtime=Runtime.SWARM) | ~Q(manager_url=""),
+                name="nodepool_swarm_has_manager",
+                violation_error_message="A swarm nodepool needs its manager's engine URL.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,6 +140,10 @@ class Nodepool(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("clusters:nodepool", args=[self.cluster.slug, self.slug])
+
+    @property
+    def is_swarm(self) -> bool:
+        return self.runtime == Runtime.SWARM
 
     @property
     def memory_display(self) -> str:
@@ -204,6 +254,10 @@ class Node(models.Model):
     accelerator_driver = models.CharField(max_length=32, blank=True)
     status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UNKNOWN)
     status_message = models.CharField(max_length=500, blank=True)
+    # A swarm nodepool's nodes mirror the manager's: its node id, and whether it takes
+    # tasks (active, pause, drain). Empty on a docker nodepool.
+    swarm_node_id = models.CharField(max_length=64, blank=True)
+    availability = models.CharField(max_length=16, blank=True)
     engine_version = models.CharField(max_length=64, blank=True)
     last_seen = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -8,8 +8,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from orchestration import docker_engine
+from orchestration.nodepools import swarm_nodes
 from orchestration.nodepools.accelerators import engine_inventory
-from orchestration.nodepools.models import Node, NodeStatus
+from orchestration.nodepools.models import Node, Nodepool, NodeStatus, Runtime
 from orchestration.nodepools.signals import node_ready, node_unreachable
 
 log = logging.getLogger(__name__)
@@ -18,9 +19,13 @@ log = logging.getLogger(__name__)
 @shared_task(acks_late=True, ignore_result=True)
 def probe_node(node_id: int) -> str | None:
     """Ping one node's engine and say when it goes away or answers (nodepools.signals)."""
-    node = Node.objects.filter(pk=node_id).first()
+    node = Node.objects.select_related("nodepool").filter(pk=node_id).first()
     if node is None:
         return None
+    if node.nodepool.runtime == Runtime.SWARM:
+        # Its state is the manager's to say.
+        sync_swarm_nodes.delay(node.nodepool_id)
+        return node.status
     now = timezone.now()
     try:
         info = docker_engine.ping(node.engine_url)
@@ -54,9 +59,24 @@ def probe_node(node_id: int) -> str | None:
     return NodeStatus.READY
 
 
+@shared_task(acks_late=True, ignore_result=True)
+def sync_swarm_nodes(nodepool_id: int) -> int:
+    """Mirror a swarm nodepool's nodes from its manager; how many there are."""
+    nodepool = Nodepool.objects.filter(pk=nodepool_id, runtime=Runtime.SWARM).first()
+    if nodepool is None:
+        return 0
+    try:
+        return len(swarm_nodes.sync(nodepool))
+    except docker_engine.EngineError as exc:
+        log.warning("swarm nodepool %s: %s", nodepool, exc)
+        return 0
+
+
 @shared_task(ignore_result=True)
 def probe_all_nodes() -> int:
-    ids = list(Node.objects.values_list("pk", flat=True))
+    ids = list(Node.objects.exclude(nodepool__runtime=Runtime.SWARM).values_list("pk", flat=True))
     for node_id in ids:
         probe_node.delay(node_id)
+    for nodepool_id in Nodepool.objects.filter(runtime=Runtime.SWARM).values_list("pk", flat=True):
+        sync_swarm_nodes.delay(nodepool_id)
     return len(ids)
