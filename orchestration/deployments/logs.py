@@ -130,7 +130,8 @@ def read_log(
 ) -> ReplicaLog:
     """The replica's log lines (the last `tail`, after `since_ns`), or why not."""
     node = replica.node
-    if node is None or not replica.container_id:
+    # A swarm node whose engine URL nobody gave (docs/runtimes.md) has no readable log.
+    if node is None or not replica.container_id or not node.engine_url:
         return _no_container(replica, since_ns)
     try:
         lines = docker_engine.container_log(
@@ -144,7 +145,8 @@ def read_log(
 def read_whole_log(replica: Replica, *, timeout: float = DOWNLOAD_TIMEOUT) -> ReplicaLog:
     """The replica's whole log in `raw`, as `docker logs --timestamps` prints it, or why not."""
     node = replica.node
-    if node is None or not replica.container_id:
+    # A swarm node whose engine URL nobody gave (docs/runtimes.md) has no readable log.
+    if node is None or not replica.container_id or not node.engine_url:
         return _no_container(replica, 0)
     try:
         raw = docker_engine.container_log_bytes(
