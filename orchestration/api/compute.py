@@ -39,6 +39,7 @@ NODEPOOL_FIELDS = {
     "nodepool_cpu_positive": "cpu_cores",
     "nodepool_memory_positive": "memory",
     "nodepool_price_not_negative": "price_per_hour",
+    "nodepool_swarm_has_manager": "manager_url",
     "Minimum nodes cannot be more than maximum nodes.": "max_nodes",
 }
 NODE_FIELDS = {
@@ -133,6 +134,9 @@ def nodepool_out(nodepool: Nodepool) -> dict:
         "price_per_hour": float(nodepool.price_per_hour),
         "min_nodes": nodepool.min_nodes,
         "max_nodes": nodepool.max_nodes,
+        "runtime": nodepool.runtime,
+        "manager_url": nodepool.manager_url,
+        "node_labels": list(nodepool.node_labels or []),
         "nodes": nodepool.nodes.count() if nodes is None else nodes,
         "deployments": nodepool.deployments.count() if deployments is None else deployments,
         "created_at": nodepool.created_at,
@@ -159,6 +163,8 @@ def node_out(node: Node) -> dict:
         "used_accelerators": int(getattr(node, "used_accelerators", 0) or 0),
         "status": node.status,
         "status_message": node.status_message,
+        "availability": node.availability,
+        "swarm_node_id": node.swarm_node_id,
         "engine_version": node.engine_version,
         "last_seen": node.last_seen,
         "created_at": node.created_at,
@@ -283,7 +289,12 @@ def _nodepool_values(data: dict) -> dict:
     "/clusters/{cluster_id}/nodepools/",
     response=responses({201: NodepoolOut}, 400, 403, 404, 409),
     summary="Create a nodepool",
-    description='`memory` takes bytes or a quantity such as "8Gi"; `cpu_cores` a number or "500m".',
+    description=(
+        '`memory` takes bytes or a quantity such as "8Gi"; `cpu_cores` a number or "500m". '
+        '`runtime` "swarm" makes a nodepool whose replicas a Swarm manager schedules: '
+        "`manager_url` must answer as a manager and some node must carry `node_labels`, "
+        "else 400 naming the field (the manager is asked while the request waits)."
+    ),
     tags=["Nodepools"],
 )
 def create_nodepool(request, cluster_id: str, payload: NodepoolIn):
@@ -314,14 +325,15 @@ def _update_nodepool(request, cluster_id: str, nodepool_id: str, payload: Nodepo
 
 router.patch(
     "/clusters/{cluster_id}/nodepools/{nodepool_id}/",
-    response=responses({200: NodepoolOut}, 400, 403, 404),
+    response=responses({200: NodepoolOut}, 400, 403, 404, 409),
     summary="Update a nodepool",
+    description="A nodepool with nodes or deployments keeps its `runtime` (409).",
     operation_id="update_nodepool",
     tags=["Nodepools"],
 )(_update_nodepool)
 router.put(
     "/clusters/{cluster_id}/nodepools/{nodepool_id}/",
-    response=responses({200: NodepoolOut}, 400, 403, 404),
+    response=responses({200: NodepoolOut}, 400, 403, 404, 409),
     summary="Update a nodepool (same as PATCH)",
     operation_id="put_nodepool",
     tags=["Nodepools"],
@@ -364,7 +376,10 @@ def list_nodes(request, cluster_id: str, nodepool_id: str):
     NODES_PATH,
     response=responses({201: NodeOut}, 400, 403, 404, 409),
     summary="Add a node",
-    description="Registers a Docker engine; its health is probed in the background.",
+    description=(
+        "Registers a Docker engine; its health is probed in the background. A swarm "
+        "nodepool's nodes are the swarm's (409): join the engine to the swarm instead."
+    ),
     tags=["Nodes"],
 )
 def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
@@ -407,14 +422,14 @@ def _update_node(request, cluster_id: str, nodepool_id: str, name: str, payload:
 
 router.patch(
     NODES_PATH + "{name}/",
-    response=responses({200: NodeOut}, 400, 403, 404),
+    response=responses({200: NodeOut}, 400, 403, 404, 409),
     summary="Update a node",
     operation_id="update_node",
     tags=["Nodes"],
 )(_update_node)
 router.put(
     NODES_PATH + "{name}/",
-    response=responses({200: NodeOut}, 400, 403, 404),
+    response=responses({200: NodeOut}, 400, 403, 404, 409),
     summary="Update a node (same as PATCH)",
     operation_id="put_node",
     tags=["Nodes"],

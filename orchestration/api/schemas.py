@@ -32,6 +32,12 @@ from pydantic_core import PydanticCustomError
 from orchestration.clusters.models import SLUG_PATTERN
 from orchestration.deployments.models import AUTOSCALE_DEFAULTS
 from orchestration.nodepools.accelerators import MAX_ACCELERATORS
+from orchestration.nodepools.forms import (
+    MANAGER_URL_PATTERN,
+    MAX_NODE_LABELS,
+    manager_url_problem,
+    node_label_problem,
+)
 from orchestration.quantities import MAX_MEMORY_BYTES, parse_cpu, parse_memory
 
 MAX_INT = 2**31 - 1  # PositiveIntegerField's range on PostgreSQL
@@ -220,6 +226,79 @@ Address = Annotated[
 ]
 
 
+def _manager_url(value: str) -> str:
+    problem = manager_url_problem(value) if value else None
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+MANAGER_URL_DESCRIPTION = (
+    "A swarm nodepool's Swarm manager: its engine URL, unix:///var/run/docker.sock or "
+    "tcp://host:2376 (TLS from the DOCKER_TLS_* settings); it must answer as a manager. "
+    "Empty for a docker nodepool."
+)
+# Empty, or a manager's engine URL (the pattern's URL part made optional).
+ManagerUrl = Annotated[
+    str,
+    StringConstraints(max_length=255),
+    AfterValidator(_manager_url),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "maxLength": 255,
+            "pattern": MANAGER_URL_PATTERN[:-1] + "?$",
+            "description": MANAGER_URL_DESCRIPTION,
+        }
+    ),
+]
+
+
+# The model's key=value pattern, with the value in printable ASCII (no class such as \s).
+NODE_LABEL_API_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,127}=[!-<>-~]{1,128}$"
+
+
+def _node_label(value: str) -> str:
+    problem = node_label_problem(value)
+    if problem is None and not re.fullmatch(NODE_LABEL_API_PATTERN[1:-1], value):
+        problem = f"“{value}” is not a node label requirement: use printable ASCII only."
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+NodeLabel = Annotated[
+    str,
+    AfterValidator(_node_label),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "pattern": NODE_LABEL_API_PATTERN,
+            "description": "key=value, such as gpu=a10g (no spaces).",
+        }
+    ),
+]
+NodeLabels = Annotated[
+    list[NodeLabel],
+    Field(
+        max_length=MAX_NODE_LABELS,
+        description=(
+            "Swarm node labels (key=value) a node must carry to run the nodepool's replicas; "
+            "empty: any node of the swarm. Some node must carry them when the nodepool is made."
+        ),
+    ),
+]
+RuntimeName = Annotated[
+    Literal["docker", "swarm"],
+    Field(
+        description=(
+            "docker: replicas are placed on the Docker engines added as nodes. swarm: a Swarm "
+            "manager (manager_url) schedules them, and the nodes are the swarm's."
+        )
+    ),
+]
+
+
 class InputSchema(Schema):
     model_config = ConfigDict(extra="forbid")
 
@@ -284,6 +363,9 @@ class NodepoolIn(InputSchema):
     )
     min_nodes: Count = 0
     max_nodes: Count = 1
+    runtime: RuntimeName = "docker"
+    manager_url: ManagerUrl = ""
+    node_labels: NodeLabels = []
 
 
 class NodepoolPatch(InputSchema):
@@ -299,6 +381,10 @@ class NodepoolPatch(InputSchema):
     price_per_hour: Annotated[float, Strict()] = Field(None, ge=0, le=999999.9999)  # type: ignore[assignment]
     min_nodes: Count = None  # type: ignore[assignment]
     max_nodes: Count = None  # type: ignore[assignment]
+    # A nodepool with nodes or deployments keeps its runtime (409).
+    runtime: RuntimeName = None  # type: ignore[assignment]
+    manager_url: ManagerUrl = None  # type: ignore[assignment]
+    node_labels: NodeLabels = None  # type: ignore[assignment]
 
 
 class NodepoolOut(Schema):
@@ -315,6 +401,11 @@ class NodepoolOut(Schema):
     price_per_hour: float
     min_nodes: int
     max_nodes: int
+    runtime: Literal["docker", "swarm"] = Field(
+        description="docker: placed on its nodes by this server; swarm: by a Swarm manager."
+    )
+    manager_url: str = Field(description="The Swarm manager's engine URL (swarm only).")
+    node_labels: list[str] = Field(description="Swarm node labels its nodes carry (swarm only).")
     nodes: int = Field(description="How many nodes it has.")
     deployments: int = Field(description="How many deployments are placed on it.")
     created_at: datetime
@@ -372,6 +463,10 @@ class NodeOut(Schema):
     used_accelerators: int = Field(description="Accelerators that live replicas hold.")
     status: Literal["unknown", "ready", "unreachable"]
     status_message: str
+    availability: str = Field(
+        description="A swarm node's availability: active, pause or drain; empty on docker."
+    )
+    swarm_node_id: str = Field(description="The node's Swarm id; empty on a docker nodepool.")
     engine_version: str
     last_seen: datetime | None
     created_at: datetime

@@ -11,6 +11,7 @@ from orchestration.cli.output import Output, deleted, show
 NODEPOOL_COLUMNS = [
     ("ID", "id"),
     ("CLUSTER", "cluster_id"),
+    ("RUNTIME", lambda r: r.get("runtime", "docker")),
     ("INSTANCE TYPE", "instance_type"),
     ("CPU", "cpu_cores"),
     ("MEMORY", "memory"),
@@ -18,6 +19,11 @@ NODEPOOL_COLUMNS = [
     ("$/H", "price_per_hour"),
     ("NODES", lambda r: f"{r['nodes']} ({r['min_nodes']}-{r['max_nodes']})"),
     ("DEPLOYMENTS", "deployments"),
+]
+# One swarm nodepool shown (get, create, update): where its nodes come from.
+SWARM_COLUMNS = [
+    ("MANAGER", "manager_url"),
+    ("NODE LABELS", lambda r: ",".join(r.get("node_labels") or [])),
 ]
 # API field -> argument; CPU and memory may be quantities ("500m", "8Gi") the server parses.
 SETTINGS = [
@@ -31,6 +37,9 @@ SETTINGS = [
     ("price_per_hour", "price_per_hour"),
     ("min_nodes", "min_nodes"),
     ("max_nodes", "max_nodes"),
+    ("runtime", "runtime"),
+    ("manager_url", "manager_url"),
+    ("node_labels", "node_labels"),
 ]
 QUANTITIES = ("cpu_cores", "memory")
 
@@ -39,25 +48,29 @@ def _base(args) -> str:
     return f"clusters/{q(args.cluster)}/nodepools/"
 
 
+def _show_one(out: Output, data: dict) -> None:
+    swarm = isinstance(data, dict) and data.get("runtime") == "swarm"
+    show(out, data, NODEPOOL_COLUMNS + SWARM_COLUMNS if swarm else NODEPOOL_COLUMNS, single=True)
+
+
 def list_nodepools(client: Client, out: Output, args) -> int:
     show(out, client.get_all(_base(args)), NODEPOOL_COLUMNS)
     return EXIT_OK
 
 
 def get_nodepool(client: Client, out: Output, args) -> int:
-    show(out, client.get(f"{_base(args)}{q(args.id)}/"), NODEPOOL_COLUMNS, single=True)
+    _show_one(out, client.get(f"{_base(args)}{q(args.id)}/"))
     return EXIT_OK
 
 
 def create_nodepool(client: Client, out: Output, args) -> int:
     body = {"id": args.id, **_settings(args)}
-    show(out, client.post(_base(args), body), NODEPOOL_COLUMNS, single=True)
+    _show_one(out, client.post(_base(args), body))
     return EXIT_OK
 
 
 def update_nodepool(client: Client, out: Output, args) -> int:
-    data = client.patch(f"{_base(args)}{q(args.id)}/", _settings(args))
-    show(out, data, NODEPOOL_COLUMNS, single=True)
+    _show_one(out, client.patch(f"{_base(args)}{q(args.id)}/", _settings(args)))
     return EXIT_OK
 
 
@@ -101,3 +114,22 @@ def register(commands: Commands) -> None:
         p.add_argument("--price-per-hour", type=float)
         p.add_argument("--min-nodes", type=int)
         p.add_argument("--max-nodes", type=int)
+        p.add_argument(
+            "--runtime",
+            choices=("docker", "swarm"),
+            help="docker: replicas run on the Docker engines added as nodes (the default); "
+            "swarm: a Swarm manager schedules them",
+        )
+        p.add_argument(
+            "--manager-url",
+            metavar="URL",
+            help="a swarm nodepool's manager: unix:///var/run/docker.sock or tcp://host:2376",
+        )
+        p.add_argument(
+            "--node-label",
+            dest="node_labels",
+            action="append",
+            metavar="KEY=VALUE",
+            help="a Swarm node label its nodes must carry; repeat for several"
+            + ("" if verb == "create" else " (replaces the labels)"),
+        )

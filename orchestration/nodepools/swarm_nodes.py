@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 
+import docker.errors
 from django.db import transaction
 from django.utils import timezone
 
@@ -63,6 +64,9 @@ def check(manager_url: str, node_labels: list[str]) -> list[swarm.SwarmNode]:
         raise SwarmProblem(f"{manager_url}: {exc.message}") from None
     except docker_engine.EngineError as exc:
         raise SwarmProblem(f"The engine at {manager_url} refused: {exc.message}") from None
+    except (ValueError, docker.errors.DockerException) as exc:
+        # The client refuses some URLs before it connects (a bad port, an unknown scheme).
+        raise SwarmProblem(f"{manager_url} is not a Docker engine URL: {exc}") from None
     chosen = [n for n in found if matches(n, node_labels)]
     if not chosen:
         wanted = ", ".join(node_labels)

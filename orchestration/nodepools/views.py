@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 
 from django.contrib import messages
@@ -27,7 +28,14 @@ log = logging.getLogger(__name__)
 NODEPOOL_CONSTRAINT_FIELDS = {
     "nodepool_slug_unique_per_cluster": "slug",
     "nodepool_min_nodes_lte_max": "min_nodes",
+    "nodepool_swarm_has_manager": "manager_url",
 }
+# Changing these makes the action ask the Swarm manager again: sent only when changed, so
+# that saving a swarm nodepool's description does not wait on (or fail with) its manager.
+SWARM_SETTINGS = ("runtime", "manager_url", "node_labels")
+SWARM_NODES = (
+    "Nodes come from the swarm: join an engine with docker swarm join and label it to add one."
+)
 NODE_CONSTRAINT_FIELDS = {"node_name_unique_per_pool": "name"}
 NODE_FORM_FIELDS = NodeForm.Meta.fields
 
@@ -54,7 +62,9 @@ def _nodepool_page(
     can_edit = can_edit_cluster(request.user, nodepool.cluster)
     # The user's own deployments: on a shared nodepool, others' (and their cost) are private.
     deployments, cost = nodepool.deployments.listed_for(request.user).with_costs()
-    if can_edit and node_form is None:
+    if nodepool.is_swarm:
+        node_form = None  # the swarm's nodes are mirrored, not added here
+    elif can_edit and node_form is None:
         node_form = NodeForm(nodepool=nodepool)
     return render(
         request,
@@ -69,6 +79,7 @@ def _nodepool_page(
             "can_edit": can_edit,
             "node_form": node_form if can_edit else None,
             "deploy_url": deploy_url(cluster=nodepool.cluster.slug, nodepool=nodepool.slug),
+            "swarm_nodes_text": SWARM_NODES,
         },
         status=status,
     )
@@ -103,10 +114,18 @@ def nodepool_create(request: HttpRequest, cluster_slug: str) -> HttpResponse:
                         model=request.GET.get("model", ""),
                     )
                 )
-            messages.success(
-                request,
-                f"Nodepool {nodepool.slug} created. Add a node (a Docker engine) to run models.",
-            )
+            if nodepool.is_swarm:
+                messages.success(
+                    request,
+                    f"Nodepool {nodepool.slug} created. Its nodes are read from the swarm's "
+                    "manager.",
+                )
+            else:
+                messages.success(
+                    request,
+                    f"Nodepool {nodepool.slug} created. Add a node (a Docker engine) to run "
+                    "models.",
+                )
             return redirect(nodepool)
     return render(
         request,
@@ -124,9 +143,18 @@ def nodepool_create(request: HttpRequest, cluster_slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def nodepool_edit(request: HttpRequest, cluster_slug: str, nodepool_slug: str) -> HttpResponse:
     nodepool = _get_editable_nodepool(request, cluster_slug, nodepool_slug)
-    form = NodepoolForm(request.POST or None, instance=nodepool, cluster=nodepool.cluster)
+    # The form writes what was posted into its instance while validating: a copy, so that
+    # the action compares the changes with the nodepool as it is (its runtime, say).
+    form = NodepoolForm(
+        request.POST or None, instance=copy.copy(nodepool), cluster=nodepool.cluster
+    )
     if request.method == "POST" and form.is_valid():
-        changes = {name: form.cleaned_data[name] for name in form.Meta.fields if name != "slug"}
+        changes = {
+            name: form.cleaned_data[name]
+            for name in form.Meta.fields
+            if name != "slug"
+            and (name not in SWARM_SETTINGS or form.cleaned_data[name] != getattr(nodepool, name))
+        }
         try:
             nodepool_actions.update_nodepool(nodepool, changes)
         except ActionError as exc:
@@ -174,6 +202,9 @@ def nodepool_delete(request: HttpRequest, cluster_slug: str, nodepool_slug: str)
 @require_http_methods(["POST"])
 def node_add(request: HttpRequest, cluster_slug: str, nodepool_slug: str) -> HttpResponse:
     nodepool = _get_editable_nodepool(request, cluster_slug, nodepool_slug)
+    if nodepool.is_swarm:
+        messages.error(request, f"No node was added. {SWARM_NODES}")
+        return redirect(f"{nodepool.get_absolute_url()}#nodes")
     form = NodeForm(request.POST, nodepool=nodepool)
     if form.is_valid():
         unsaved = form.save(commit=False)

@@ -167,3 +167,24 @@ document.addEventListener("drop", function (event) {
   input.files = chosen.files;
   input.dispatchEvent(new Event("change", { bubbles: true }));
 });
+
+// The nodepool form's swarm settings (manager URL, node labels) are shown only while the
+// Docker Swarm runtime is chosen. Without JavaScript they are simply always shown.
+var showRuntimeFields = function (form) {
+  var chosen = form.querySelector('input[name="runtime"]:checked');
+  if (!chosen) return;
+  form.querySelectorAll("[data-runtime-only]").forEach(function (block) {
+    block.hidden = block.getAttribute("data-runtime-only") !== chosen.value;
+  });
+};
+
+document.addEventListener("change", function (event) {
+  var input = event.target;
+  if (input instanceof HTMLInputElement && input.name === "runtime" && input.form) {
+    showRuntimeFields(input.form);
+  }
+});
+
+document.querySelectorAll("form").forEach(function (form) {
+  if (form.querySelector("[data-runtime-only]")) showRuntimeFields(form);
+});

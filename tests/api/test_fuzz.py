@@ -35,6 +35,8 @@ UNSTATABLE_RULES = {
     ("autoscale_config.max_replicas", "Maximum replicas ("),
     ("autoscale_config.scale_to_zero_delay_seconds", "Scale to zero delay ("),
     ("archive", ""),  # the archive's layout: config.yaml, 1/model.py, ...
+    ("manager_url", ""),  # whether the Swarm manager answers (or a swarm nodepool has one)
+    ("node_labels", "No node of the swarm has the labels"),
 }
 
 

@@ -119,6 +119,8 @@ class Load:
                 if r.status_code != 200:
                     self.failures.append(f"{r.status_code} {r.text[:300]}")
                 self.served.append(r.headers.get("x-replica", ""))
+                # Under the key's rate limit (500 a second) however fast the replicas are.
+                self._stop.wait(0.01)
 
     def __enter__(self) -> Load:
         for t in self._threads:

@@ -1,0 +1,161 @@
+"""`orchestrate nodepool` with the swarm runtime, against a live server.
+
+The Swarm manager is not contacted: `swarm_nodes.check` (which the server's actions ask)
+is replaced by a fake; the live server runs in this process, so the fake is the one it
+calls.
+"""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import pytest
+
+from orchestration import cli
+from orchestration.nodepools import swarm_nodes
+from orchestration.nodepools.models import Nodepool
+
+MANAGER = "unix:///var/run/docker.sock"
+
+
+@pytest.fixture
+def check(monkeypatch):
+    calls: list[tuple[str, list[str]]] = []
+    state = SimpleNamespace(calls=calls, problem=None)
+
+    def fake(manager_url, node_labels):
+        calls.append((manager_url, list(node_labels)))
+        if state.problem is not None:
+            raise state.problem
+        return []
+
+    monkeypatch.setattr(swarm_nodes, "check", fake)
+    return state
+
+
+@pytest.fixture
+def synced(monkeypatch):
+    """The node syncs queued once a swarm nodepool is saved (the live server commits)."""
+    from orchestration.nodepools import tasks
+
+    calls: list[tuple] = []
+    monkeypatch.setattr(
+        tasks, "sync_swarm_nodes", SimpleNamespace(delay=lambda *args: calls.append(args))
+    )
+    return calls
+
+
+@pytest.fixture
+def run(live_server, owner_key, owner, make_cluster, monkeypatch, capsys):
+    """run(*argv) -> (exit code, stdout, stderr), with the owner's cluster `east`."""
+    make_cluster(owner, "east")
+    monkeypatch.setenv("ORCHESTRATE_URL", live_server.url)
+    monkeypatch.setenv("ORCHESTRATE_KEY", owner_key)
+
+    def run(*argv: str):
+        capsys.readouterr()
+        code = cli.main(list(argv))
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    return run
+
+
+def test_create_a_swarm_nodepool(run, check, synced):
+    code, out, err = run(
+        "nodepool",
+        "create",
+        "east",
+        "gpu",
+        "--runtime",
+        "swarm",
+        "--manager-url",
+        MANAGER,
+        "--node-label",
+        "gpu=a10g",
+        "--node-label",
+        "zone=b",
+        "--json",
+    )
+    assert code == 0, err
+    body = json.loads(out)
+    assert (body["runtime"], body["manager_url"]) == ("swarm", MANAGER)
+    assert body["node_labels"] == ["gpu=a10g", "zone=b"]
+    assert check.calls == [(MANAGER, ["gpu=a10g", "zone=b"])]
+    pool = Nodepool.objects.get(slug="gpu")
+    assert pool.is_swarm and synced == [(pool.pk,)]
+
+    # `get` shows the runtime and where the nodes come from; `list` the runtime.
+    code, out, _ = run("nodepool", "get", "east", "gpu")
+    header, row = out.splitlines()
+    assert header.split()[:3] == ["ID", "CLUSTER", "RUNTIME"]
+    assert "MANAGER" in header and "NODE LABELS" in header
+    assert row.split()[:3] == ["gpu", "east", "swarm"]
+    assert MANAGER in row and "gpu=a10g,zone=b" in row
+    code, out, _ = run("nodepool", "list", "east")
+    assert code == 0 and out.splitlines()[1].split()[:3] == ["gpu", "east", "swarm"]
+
+
+def test_docker_is_the_default(run, check):
+    assert run("nodepool", "create", "east", "cpu")[0] == 0
+    code, out, _ = run("nodepool", "list", "east")
+    header, row = out.splitlines()
+    assert header.split()[:3] == ["ID", "CLUSTER", "RUNTIME"] and "MANAGER" not in header
+    assert row.split()[:3] == ["cpu", "east", "docker"]
+    code, out, _ = run("nodepool", "get", "east", "cpu")
+    assert "MANAGER" not in out
+    assert check.calls == []
+
+
+def test_the_managers_refusal_exits_1_naming_the_field(run, check):
+    check.problem = swarm_nodes.SwarmProblem(
+        "unix:///var/run/docker-node2.sock: this engine is a Swarm worker, not a manager"
+    )
+    code, out, err = run(
+        "nodepool",
+        "create",
+        "east",
+        "gpu",
+        "--runtime",
+        "swarm",
+        "--manager-url",
+        "unix:///var/run/docker-node2.sock",
+    )
+    assert (code, out) == (1, "")
+    assert "HTTP 400" in err and "manager_url: " in err and "Swarm worker" in err
+    assert not Nodepool.objects.filter(slug="gpu").exists()
+
+
+def test_a_bad_label_exits_1_naming_it(run, check):
+    code, _, err = run(
+        "nodepool",
+        "create",
+        "east",
+        "gpu",
+        "--runtime",
+        "swarm",
+        "--manager-url",
+        MANAGER,
+        "--node-label",
+        "gpu a10g",
+    )
+    assert code == 1 and "node_labels.0" in err and "“gpu a10g”" in err
+    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+
+
+def test_update_changes_the_labels(run, check, synced):
+    assert (
+        run("nodepool", "create", "east", "gpu", "--runtime", "swarm", "--manager-url", MANAGER)[0]
+        == 0
+    )
+    code, out, err = run("nodepool", "update", "east", "gpu", "--node-label", "gpu=h100", "--json")
+    assert code == 0, err
+    assert json.loads(out)["node_labels"] == ["gpu=h100"]
+    assert check.calls[-1] == (MANAGER, ["gpu=h100"])
+
+
+def test_unknown_runtime_is_a_usage_error(run, check):
+    code, _, err = run("nodepool", "create", "east", "gpu", "--runtime", "kubernetes")
+    assert code == 2 and "invalid choice" in err
+    assert check.calls == []
