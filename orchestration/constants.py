@@ -30,3 +30,7 @@ AUTOSCALE_DEFAULTS = {
 # microseconds or never succeeds (a dead container's address waits about 3 s for ARP to
 # give up): the router and the health probes stop trying after this long.
 BRIDGE_CONNECT_TIMEOUT = 0.5
+
+# Ids of clusters, nodepools, models, deployments and organizations (the URL-safe slugs).
+SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+SLUG_RULE = "Use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit."

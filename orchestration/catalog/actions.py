@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
+from orchestration.accounts import events
 from orchestration.catalog.ingest import ingest_uploaded_file
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.catalog.upload import UploadError
@@ -13,16 +14,21 @@ from orchestration.db import after_commit
 from orchestration.errors import Blocked, Invalid
 
 
-def upload_model(*, owner, uploaded: UploadedFile) -> ModelVersion:
-    """Check and store an uploaded archive as a new version; its image build is queued
-    once the transaction commits. A bad archive is ``Invalid`` on ``archive``."""
+def upload_model(*, owner, uploaded: UploadedFile, actor=None) -> ModelVersion:
+    """Check and store an uploaded archive as a new version of ``owner``'s model; its
+    image build is queued once the transaction commits. A bad archive is ``Invalid`` on
+    ``archive``."""
     try:
-        return ingest_uploaded_file(owner=owner, uploaded=uploaded)
+        version = ingest_uploaded_file(owner=owner, uploaded=uploaded)
     except UploadError as err:
         raise Invalid(str(err), field="archive") from None
+    events.record(
+        owner, actor or owner, "uploaded a model", version.model.slug, f"version {version.number}"
+    )
+    return version
 
 
-def delete_model(model: Model) -> None:
+def delete_model(model: Model, actor=None) -> None:
     """Delete the model, its versions and, once the rows are gone, their stored archives.
 
     Refused while it has deployments. Checked here rather than left to the ``PROTECT``
@@ -38,7 +44,9 @@ def delete_model(model: Model) -> None:
     uploads = [v.upload for v in model.versions.all() if v.upload]
     slug = model.slug
     with transaction.atomic():
+        owner_id = model.owner_id
         model.delete()
+        events.record(owner_id, actor, "deleted a model", slug)
 
         # Stored archives are files, not rows: remove them only once the rows are gone.
         def remove_files() -> None:

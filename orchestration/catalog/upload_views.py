@@ -14,6 +14,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from orchestration.accounts.access import Perm
 from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.upload import IGNORED_DIRS, IGNORED_FILES
 from orchestration.errors import ActionError
@@ -36,12 +37,15 @@ class UploadForm(forms.Form):
 def upload(request: HttpRequest) -> HttpResponse:
     if request.method == "GET" and "example" in request.GET:
         return _example_zip(request.GET["example"])
+    request.space.require(Perm.MODELS)
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             try:
                 version = catalog_actions.upload_model(
-                    owner=request.user, uploaded=form.cleaned_data["archive"]
+                    owner=request.space.account,
+                    uploaded=form.cleaned_data["archive"],
+                    actor=request.user,
                 )
             except ActionError as exc:
                 add_action_errors(form, exc)

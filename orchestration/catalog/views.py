@@ -10,6 +10,7 @@ from django.http.request import split_domain_port
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from orchestration.accounts.access import Perm
 from orchestration.catalog import actions as catalog_actions
 from orchestration.catalog.models import Model, ModelVersion
 from orchestration.errors import Blocked
@@ -34,8 +35,8 @@ DEFAULT_DEPLOYMENT_SORT = "deployment"
 
 
 def _get_model_for_user(request: HttpRequest, slug: str) -> Model:
-    """The user's model by id; another user's is a 404 so its existence does not leak."""
-    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
+    """The space's model by id; another space's is a 404 so its existence does not leak."""
+    model = Model.objects.owned_by(request.space.account).filter(slug=slug).first()
     if model is None:
         raise Http404("No such model")
     return model
@@ -67,7 +68,7 @@ def _tab_page(request: HttpRequest, model: Model, tab: str, **extra) -> HttpResp
 @require_http_methods(["GET"])
 def model_list(request: HttpRequest) -> HttpResponse:
     models = (
-        Model.objects.owned_by(request.user)
+        Model.objects.owned_by(request.space.account)
         .annotate(
             version_count=Count("versions", distinct=True),
             deployment_count=Count("deployments", distinct=True),
@@ -82,7 +83,13 @@ def model_list(request: HttpRequest) -> HttpResponse:
     ):
         latest.setdefault(version.model_id, version)
     rows = [(m, latest.get(m.pk)) for m in on_page]
-    return render(request, "catalog/list.html", {"section": "models", "rows": rows, "page": page})
+    context = {
+        "section": "models",
+        "rows": rows,
+        "page": page,
+        "can_upload": request.space.can(Perm.MODELS),
+    }
+    return render(request, "catalog/list.html", context)
 
 
 def _grpc_base_url(request: HttpRequest) -> str:
@@ -169,11 +176,12 @@ def version_detail(request: HttpRequest, slug: str, version_id: str) -> HttpResp
 @require_http_methods(["GET", "POST"])
 def model_delete(request: HttpRequest, slug: str) -> HttpResponse:
     model = _get_model_for_user(request, slug)
+    request.space.require(Perm.MODELS)
     # Deployments run the model's versions (PROTECT): they must be removed first.
     blocking = model.deployments.select_related("nodepool__cluster").order_by("slug")
     if request.method == "POST":
         try:
-            catalog_actions.delete_model(model)
+            catalog_actions.delete_model(model, actor=request.user)
         except Blocked as exc:
             messages.error(request, exc.message)
             return redirect("models:delete", model.slug)

@@ -8,14 +8,10 @@ from django.db import models
 from django.db.models import Q
 from django.urls import reverse
 
-from orchestration.constants import CLOUD_PROVIDERS
+from orchestration.constants import CLOUD_PROVIDERS, SLUG_PATTERN, SLUG_RULE
 from orchestration.db import OwnedQuerySet
 
-SLUG_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,63}$"
-slug_validator = RegexValidator(
-    SLUG_PATTERN,
-    "Use 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
-)
+slug_validator = RegexValidator(SLUG_PATTERN, SLUG_RULE)
 SHARED_ID = "shared"
 
 

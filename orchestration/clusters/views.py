@@ -11,6 +11,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from orchestration.accounts.access import Perm
 from orchestration.clusters import actions as cluster_actions
 from orchestration.clusters.access import (
     can_edit_cluster,
@@ -30,7 +31,7 @@ CLUSTER_CONSTRAINT_FIELDS = {"cluster_slug_unique_per_owner": "slug"}
 @require_http_methods(["GET"])
 def cluster_list(request: HttpRequest) -> HttpResponse:
     clusters = (
-        visible_clusters(request.user)
+        visible_clusters(request.space.account)
         .annotate(nodepool_count=Count("nodepools", distinct=True))
         .order_by("-is_shared", "slug")
     )
@@ -38,7 +39,12 @@ def cluster_list(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "clusters/list.html",
-        {"section": "compute", "page": page_of(request, clusters), "has_own": has_own},
+        {
+            "section": "compute",
+            "page": page_of(request, clusters),
+            "has_own": has_own,
+            "can_create": request.space.can(Perm.COMPUTE),
+        },
     )
 
 
@@ -47,12 +53,13 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
     # ?deploy=1 comes from the deploy form: after this, create a nodepool, then go back.
     deploy = request.GET.get("deploy") == "1"
     model_slug = request.GET.get("model", "")
-    form = ClusterForm(request.POST or None, owner=request.user)
+    request.space.require(Perm.COMPUTE)
+    form = ClusterForm(request.POST or None, owner=request.space.account)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
             cluster = cluster_actions.create_cluster(
-                owner=request.user, **{name: data[name] for name in form.Meta.fields}
+                owner=request.space.account, **{name: data[name] for name in form.Meta.fields}
             )
         except ActionError as exc:
             add_action_errors(form, exc, CLUSTER_CONSTRAINT_FIELDS)
@@ -75,7 +82,7 @@ def cluster_detail(request: HttpRequest, cluster_slug: str) -> HttpResponse:
     nodepools = cluster.nodepools.annotate(
         node_count=Count("nodes", distinct=True),
         deployment_count=Count(
-            "deployments", filter=Q(deployments__owner=request.user), distinct=True
+            "deployments", filter=Q(deployments__owner=request.space.account), distinct=True
         ),
     ).order_by("slug")
     return render(
@@ -85,7 +92,7 @@ def cluster_detail(request: HttpRequest, cluster_slug: str) -> HttpResponse:
             "section": "compute",
             "cluster": cluster,
             "nodepools": nodepools,
-            "can_edit": can_edit_cluster(request.user, cluster),
+            "can_edit": can_edit_cluster(request.space, cluster),
             "deploy_url": deploy_url(cluster=cluster.slug),
         },
     )

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from orchestration.accounts import events
 from orchestration.catalog.models import BuildStatus, Model, ModelVersion
 from orchestration.constants import AUTOSCALE_DEFAULTS
 from orchestration.db import after_commit, validate_instance
@@ -152,8 +153,13 @@ def create_deployment(
     nodepool: Nodepool,
     description: str = "",
     settings: dict | None = None,
+    actor=None,
 ) -> Deployment:
-    """Place a model version on a nodepool; reconcile starts ``min_replicas`` replicas."""
+    """Place a model version on a nodepool; reconcile starts ``min_replicas`` replicas.
+
+    ``owner`` is whose space it is in (a user or an organization's account); ``actor``
+    who asked (the owner when not given)."""
+    actor = actor or owner
     config = {**AUTOSCALE_DEFAULTS, **(settings or {})}
     _check_version(model, model_version)
     _check_autoscale(config)
@@ -177,7 +183,14 @@ def create_deployment(
                 f"Deployed {model.slug} v{model_version.number} ({model_version.version_id}) "
                 f"on {nodepool.cluster.slug}/{nodepool.slug} with {config['min_replicas']}–"
                 f"{config['max_replicas']} replicas",
-                actor=owner,
+                actor=actor,
+            )
+            events.record(
+                owner,
+                actor,
+                "deployed",
+                slug,
+                f"{model.slug} v{model_version.number} on {nodepool.cluster.slug}/{nodepool.slug}",
             )
             request_reconcile(deployment)
     except IntegrityError:
@@ -229,6 +242,7 @@ def update_deployment(
         locked.save()
         if said:
             locked.record("updated", "Changed " + ", ".join(said), actor=actor)
+            events.record(locked.owner_id, actor, "changed", locked.slug, ", ".join(said))
             request_reconcile(locked)
     return locked
 
@@ -248,6 +262,7 @@ def request_delete(deployment: Deployment, *, actor=None) -> bool:
         if not marked:
             return False
         deployment.record("deleting", "Deletion requested", actor=actor)
+        events.record(deployment.owner_id, actor, "deleted", deployment.slug)
         pk = deployment.pk
         after_commit(
             f"queue the deletion of deployment {pk}", lambda: tasks.delete_deployment.delay(pk)

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 from django_htmx.http import HttpResponseClientRedirect
 
+from orchestration.accounts.access import Perm
 from orchestration.deployments import actions as deployment_actions
 from orchestration.deployments.costs import deployment_cost
 from orchestration.deployments.forms import (
@@ -42,17 +43,17 @@ MOVING_REPLICA_STATES = (ReplicaState.PENDING, ReplicaState.STARTING, ReplicaSta
 MOVING_STATUSES = (DeploymentStatus.PENDING, DeploymentStatus.DEPLOYING, DeploymentStatus.DELETING)
 
 
-def _owned_deployments(user) -> QuerySet[Deployment]:
+def _owned_deployments(owner) -> QuerySet[Deployment]:
     return (
-        Deployment.objects.owned_by(user)
+        Deployment.objects.owned_by(owner)
         .select_related("model", "model_version", "nodepool__cluster")
         .with_ready_count()
     )
 
 
 def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
-    """The user's deployment by id; anyone else's is a 404 so its existence does not leak."""
-    deployment = _owned_deployments(request.user).filter(slug=slug).first()
+    """The space's deployment by id; another's is a 404 so its existence does not leak."""
+    deployment = _owned_deployments(request.space.account).filter(slug=slug).first()
     if deployment is None:
         raise Http404("No such deployment")
     return deployment
@@ -60,8 +61,15 @@ def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
 
 @require_http_methods(["GET"])
 def deployment_list(request: HttpRequest) -> HttpResponse:
-    deployments, sort = sorted_listing(_owned_deployments(request.user), request.GET.get("sort"))
-    context = {"section": "deployments", "page": page_of(request, deployments), "sort": sort}
+    deployments, sort = sorted_listing(
+        _owned_deployments(request.space.account), request.GET.get("sort")
+    )
+    context = {
+        "section": "deployments",
+        "page": page_of(request, deployments),
+        "sort": sort,
+        "can_deploy": request.space.can(Perm.DEPLOY),
+    }
     return render_htmx(
         request,
         "deployments/list.html",
@@ -107,12 +115,12 @@ def _deploy_form_page(request: HttpRequest, form: DeploymentCreateForm) -> HttpR
         "section": "deployments",
         "form": form,
         "has_models": form.fields["model"].queryset.exists(),
-        **_compute_details(form, request.user),
+        **_compute_details(form, request.space.account),
     }
     for target, template in SECTION_TEMPLATES.items():
         if htmx_partial(request, target):
             return render_htmx(request, "deployments/create.html", template, context, target=target)
-    context["preview"] = build_preview(request.user, preview_params(form))
+    context["preview"] = build_preview(request.space.account, preview_params(form))
     return render_htmx(request, "deployments/create.html", "deployments/create.html", context)
 
 
@@ -121,7 +129,8 @@ def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | No
     data = form.cleaned_data
     try:
         return deployment_actions.create_deployment(
-            owner=request.user,
+            owner=request.space.account,
+            actor=request.user,
             slug=data["slug"],
             description=data["description"],
             model=data["model"],
@@ -148,8 +157,10 @@ def _create(request: HttpRequest, form: DeploymentCreateForm) -> Deployment | No
 def deployment_create(request: HttpRequest) -> HttpResponse:
     # "_refresh" is the no-JavaScript "Update choices" button: re-render with the model
     # and cluster picked so far, without validating a half-filled form.
+    request.space.require(Perm.DEPLOY)
+    owner = request.space.account
     if request.method == "POST" and "_refresh" not in request.POST:
-        form = DeploymentCreateForm(request.POST, user=request.user)
+        form = DeploymentCreateForm(request.POST, user=owner)
         if form.is_valid():
             deployment = _create(request, form)
             if deployment is not None:
@@ -161,7 +172,7 @@ def deployment_create(request: HttpRequest) -> HttpResponse:
                 return redirect(deployment.nodepool)
     else:
         params = request.POST if request.method == "POST" else request.GET
-        form = DeploymentCreateForm(user=request.user, initial=_initial_from(params))
+        form = DeploymentCreateForm(user=owner, initial=_initial_from(params))
     return _deploy_form_page(request, form)
 
 
@@ -227,6 +238,7 @@ def deployment_detail(request: HttpRequest, slug: str) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
     deployment = _get_deployment_for_user(request, slug)
+    request.space.require(Perm.DEPLOY)
     if deployment.status == DeploymentStatus.DELETING:
         messages.error(request, f"Deployment {slug} is being deleted and cannot change.")
         return redirect(deployment)
@@ -252,7 +264,7 @@ def deployment_edit(request: HttpRequest, slug: str) -> HttpResponse:
         else:
             messages.success(request, f"Deployment {slug} saved; replicas follow the new settings.")
             return redirect(deployment)
-    preview = build_preview(request.user, preview_params(form, deployment=deployment.slug))
+    preview = build_preview(request.space.account, preview_params(form, deployment=deployment.slug))
     return render(
         request,
         "deployments/edit.html",
@@ -273,7 +285,7 @@ def deployment_preview(request: HttpRequest) -> HttpResponse:
 
     htmx swaps the fragment into the form; without JavaScript it is a page of its own.
     """
-    preview = build_preview(request.user, request.GET)
+    preview = build_preview(request.space.account, request.GET)
     return render_htmx(
         request,
         "deployments/preview.html",
@@ -286,6 +298,7 @@ def deployment_preview(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def deployment_delete(request: HttpRequest, slug: str) -> HttpResponse:
     deployment = _get_deployment_for_user(request, slug)
+    request.space.require(Perm.DEPLOY)
     if request.method == "POST":
         deployment_actions.request_delete(deployment, actor=request.user)
         messages.success(

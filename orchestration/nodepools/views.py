@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
 
+from orchestration.accounts.access import DENIED, Perm
 from orchestration.clusters.access import (
     can_edit_cluster,
     get_cluster_for_user,
@@ -51,17 +52,19 @@ def _get_nodepool_for_user(request: HttpRequest, cluster_slug: str, nodepool_slu
 
 def _get_editable_nodepool(request: HttpRequest, cluster_slug: str, nodepool_slug: str):
     nodepool = _get_nodepool_for_user(request, cluster_slug, nodepool_slug)
-    if not can_edit_cluster(request.user, nodepool.cluster):
-        raise PermissionDenied("The shared nodepool is managed by administrators.")
+    if not can_edit_cluster(request.space, nodepool.cluster):
+        if nodepool.cluster.is_shared:
+            raise PermissionDenied("The shared nodepool is managed by administrators.")
+        raise PermissionDenied(DENIED[Perm.COMPUTE])
     return nodepool
 
 
 def _nodepool_page(
     request: HttpRequest, nodepool: Nodepool, node_form: NodeForm | None, status: int = 200
 ) -> HttpResponse:
-    can_edit = can_edit_cluster(request.user, nodepool.cluster)
-    # The user's own deployments: on a shared nodepool, others' (and their cost) are private.
-    deployments, cost = nodepool.deployments.listed_for(request.user).with_costs()
+    can_edit = can_edit_cluster(request.space, nodepool.cluster)
+    # The space's own deployments: on a shared nodepool, others' (and their cost) are private.
+    deployments, cost = nodepool.deployments.listed_for(request.space.account).with_costs()
     if nodepool.is_swarm:
         node_form = None  # the swarm's nodes are mirrored, not added here
     elif can_edit and node_form is None:

@@ -28,7 +28,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    user = request.user
+    user = request.space.account
     deployments = (
         Deployment.objects.owned_by(user)
         .select_related("model", "model_version", "nodepool__cluster")

@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from orchestration import jsonsafe
+from orchestration.accounts.access import Perm
 from orchestration.catalog.models import Model
 from orchestration.deployments.models import Replica
 from orchestration.predict import images, observe, resolve
@@ -41,14 +42,21 @@ async def _run(target: resolve.Target, inputs: list[dict], once: bool) -> tuple[
 
 @require_http_methods(["GET", "POST"])
 def predict(request: HttpRequest, slug: str) -> HttpResponse:
-    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
-    if model is None:
-        raise Http404("No such model")
+    model = _get_model(request, slug)
     if request.method == "GET":
         return redirect(model)
     context = {"model": model, **_predict(request, model)}
     template = "catalog/_predict_result.html" if request.htmx else "catalog/predict_page.html"
     return render(request, template, context)
+
+
+def _get_model(request: HttpRequest, slug: str) -> Model:
+    """The space's model (another space's is a 404), when the role may predict."""
+    model = Model.objects.owned_by(request.space.account).filter(slug=slug).first()
+    if model is None:
+        raise Http404("No such model")
+    request.space.require(Perm.PREDICT)
+    return model
 
 
 def _form_input(request: HttpRequest) -> dict:
@@ -74,7 +82,8 @@ def _form_input(request: HttpRequest) -> dict:
 def _form_target(request: HttpRequest, model: Model) -> resolve.Target:
     """The deployment the form chose (Shared by default), as the API resolves it."""
     deployment_slug = request.POST.get("deployment", "").strip() or None
-    caller = resolve.Caller(request.user.pk, request.user.get_username())
+    # The space's owner account: its deployments are the ones the form chooses among.
+    caller = resolve.Caller(request.space.account.pk, request.space.slug)
     selector = {"deployment": {"id": deployment_slug}} if deployment_slug else None
     return async_to_sync(resolve.target_for)(
         caller,
@@ -150,9 +159,7 @@ def generate(request: HttpRequest, slug: str) -> HttpResponse:
     """The form's Stream button: the model's text as it is generated, one JSON line per
     chunk (`{"text": ...}`), then `{"done": ...}` or `{"error": ...}`; static/js/portal.js
     appends each chunk to the page as it arrives."""
-    model = Model.objects.owned_by(request.user).filter(slug=slug).first()
-    if model is None:
-        raise Http404("No such model")
+    model = _get_model(request, slug)
     data = _form_input(request)
     if "error" in data:
         return _lines([data])

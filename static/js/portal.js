@@ -188,3 +188,14 @@ document.addEventListener("change", function (event) {
 document.querySelectorAll("form").forEach(function (form) {
   if (form.querySelector("[data-runtime-only]")) showRuntimeFields(form);
 });
+
+// The header's space switcher: choosing a space switches at once (the button is for no-JS).
+document.addEventListener("change", function (event) {
+  const target = event.target;
+  if (target instanceof HTMLSelectElement && target.hasAttribute("data-submit-on-change")) {
+    target.form.requestSubmit();
+  }
+});
+document.querySelectorAll("[data-hide-with-js]").forEach(function (element) {
+  element.hidden = true;
+});

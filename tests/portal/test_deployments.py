@@ -6,6 +6,7 @@ import pytest
 from django.test import RequestFactory
 from django.urls import reverse
 
+from orchestration.accounts.access import personal_space
 from orchestration.catalog.models import BuildStatus
 from orchestration.deployments import views
 from orchestration.deployments.forms import DeploymentCreateForm
@@ -327,6 +328,7 @@ def test_race_on_the_unique_constraint_shows_the_same_message(
     monkeypatch.setattr(Deployment, "full_clean", lambda self, **kw: None)
     request = RequestFactory().post(CREATE)
     request.user = owner
+    request.space = personal_space(owner)
     assert views._create(request, form) is None
     assert ALREADY in str(form.errors["nodepool"])
     assert 'href="/deployments/early/"' in str(form.errors["nodepool"])
