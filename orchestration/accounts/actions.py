@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from orchestration.accounts import events
+from orchestration.accounts import events, signals
 from orchestration.accounts.models import AccessToken, Membership
 from orchestration.db import after_commit
 from orchestration.errors import Invalid
@@ -32,22 +32,19 @@ def issue_token(user, name: str, organization=None) -> tuple[AccessToken, str]:
 
 def revoke_tokens(tokens) -> int:
     """Revoke the active tokens of a queryset at once; routers forget them after commit."""
-    from orchestration.deployments import routing_state  # see revoke_token
-
     active = tokens.filter(revoked_at__isnull=True)
     hashes = list(active.values_list("token_hash", flat=True))
     revoked = active.update(revoked_at=timezone.now())
     if hashes:
-        after_commit("publish revoked keys", lambda: [routing_state.key_revoked(h) for h in hashes])
+        after_commit(
+            "announce revoked keys",
+            lambda: signals.keys_revoked.send(sender=AccessToken, token_hashes=hashes),
+        )
     return revoked
 
 
 def revoke_token(token: AccessToken, actor=None) -> bool:
     """Revoke the token (False when it already was); routers forget it at once."""
-    # Upward arrow (accounts -> deployments), allowed: routing_state only publishes on
-    # Redis (it imports no model); the routers that cache checked keys live above.
-    from orchestration.deployments import routing_state
-
     with transaction.atomic():
         revoked = AccessToken.objects.filter(pk=token.pk, revoked_at__isnull=True).update(
             revoked_at=timezone.now()
@@ -55,8 +52,11 @@ def revoke_token(token: AccessToken, actor=None) -> bool:
         token.refresh_from_db(fields=["revoked_at"])
         if revoked:
             # After commit: a router that re-checks the key at once must see it revoked.
-            token_hash = token.token_hash
-            after_commit("publish a revoked key", lambda: routing_state.key_revoked(token_hash))
+            hashes = [token.token_hash]
+            after_commit(
+                "announce a revoked key",
+                lambda: signals.keys_revoked.send(sender=AccessToken, token_hashes=hashes),
+            )
             if token.organization_id:
                 events.record(token.organization, actor or token.user, "revoked a key", token.name)
     return bool(revoked)

@@ -38,11 +38,17 @@ def has_authorization_header(request: HttpRequest) -> bool:
     return bool(request.headers.get("Authorization", "").strip())
 
 
-def user_from_key(token: str | None):
-    """The user an active token belongs to, or None."""
+def token_from_key(token: str | None) -> AccessToken | None:
+    """The active token (with its user), or None."""
     if not token or len(token) > 200:
         return None
-    return AccessToken.authenticate(token)
+    return AccessToken.find(token)
+
+
+def user_from_key(token: str | None):
+    """The user an active token belongs to, or None."""
+    found = token_from_key(token)
+    return found.user if found else None
 
 
 def user_from_request(request: HttpRequest, *, allow_session: bool = True):

@@ -64,7 +64,10 @@ class AccessToken(models.Model):
     def find(cls, plain: str) -> AccessToken | None:
         """The active token for this plain token (its user active), marked as used."""
         token = (
-            cls.objects.active().select_related("user").filter(token_hash=hash_token(plain)).first()
+            cls.objects.active()
+            .select_related("user", "organization__account")
+            .filter(token_hash=hash_token(plain))
+            .first()
         )
         if token is None or not token.user.is_active:
             return None

@@ -9,7 +9,8 @@ from django.db.models import Prefetch
 from ninja import File, Router, Status
 from ninja.files import UploadedFile
 
-from orchestration.api.common import Converted, is_slug, paginated, responses
+from orchestration.accounts.access import Perm
+from orchestration.api.common import Converted, is_slug, owner, paginated, require, responses
 from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import ModelOut, VersionDetailOut, VersionOut
 from orchestration.catalog import actions as catalog_actions
@@ -101,7 +102,7 @@ def _models(user):
 @router.get("/models/", response=responses({200: list[ModelOut]}, 400), summary="List models")
 @paginated
 def list_models(request):
-    return Converted(_models(request.auth), model_out)
+    return Converted(_models(owner(request)), model_out)
 
 
 @router.post(
@@ -116,18 +117,21 @@ def list_models(request):
     ),
 )
 def upload_model(request, archive: File[UploadedFile]):
+    require(request, Perm.MODELS)
     limit = settings.UPLOAD_MAX_BYTES
     if archive.size is not None and archive.size > limit:
         raise ApiError(413, f"The archive is over the {limit} byte limit.", field="archive")
     with action_errors():
-        version = catalog_actions.upload_model(owner=request.auth, uploaded=archive)
+        version = catalog_actions.upload_model(
+            owner=owner(request), uploaded=archive, actor=request.auth
+        )
     return Status(201, version_out(version, log_text=True))
 
 
 @router.get("/models/{model_id}/", response=responses({200: ModelOut}, 404), summary="Get a model")
 def get_model_(request, model_id: str):
-    get_model(request.auth, model_id)
-    return model_out(_models(request.auth).get(slug=model_id))
+    get_model(owner(request), model_id)
+    return model_out(_models(owner(request)).get(slug=model_id))
 
 
 @router.delete(
@@ -137,9 +141,10 @@ def get_model_(request, model_id: str):
     description="With all its versions; refused (409) while it has deployments.",
 )
 def delete_model(request, model_id: str):
-    model = get_model(request.auth, model_id)
+    model = get_model(owner(request), model_id)
+    require(request, Perm.MODELS)
     with action_errors():
-        catalog_actions.delete_model(model)
+        catalog_actions.delete_model(model, actor=request.auth)
     return Status(204, None)
 
 
@@ -151,7 +156,7 @@ def delete_model(request, model_id: str):
 )
 @paginated
 def list_versions(request, model_id: str):
-    model = get_model(request.auth, model_id)
+    model = get_model(owner(request), model_id)
     versions = model.versions.select_related("model").defer("build_log").order_by("-number")
     return Converted(versions, version_out)
 
@@ -163,7 +168,7 @@ def list_versions(request, model_id: str):
     description="`version_id` is the version's id or its number.",
 )
 def get_version(request, model_id: str, version_id: str):
-    model = get_model(request.auth, model_id)
+    model = get_model(owner(request), model_id)
     version = find_version(model, version_id)
     if version is None:
         raise not_found("version", f"{model_id}/{version_id}")

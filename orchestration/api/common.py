@@ -11,10 +11,23 @@ from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from orchestration import db
-from orchestration.api.errors import ErrorOut, action_errors
+from orchestration.accounts.access import DENIED, Perm
+from orchestration.api.errors import ApiError, ErrorOut, action_errors
 from orchestration.clusters.models import SLUG_PATTERN
 
 SLUG_RE = re.compile(SLUG_PATTERN)
+
+
+def owner(request):
+    """Whose objects the call reads and makes: the key's organization (a scoped key), or
+    the caller's own space (a personal key; a session acts in the portal's chosen space)."""
+    return request.space.account
+
+
+def require(request, perm: Perm) -> None:
+    """403 for what the caller's role may not do; they already see the object."""
+    if not request.space.can(perm):
+        raise ApiError(403, DENIED[perm])
 
 
 def responses(ok: dict, *error_codes: int) -> dict:

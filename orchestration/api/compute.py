@@ -7,7 +7,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from django.db.models import Count
 from ninja import Router, Status
 
-from orchestration.api.common import Converted, is_slug, paginated, responses
+from orchestration.accounts.access import Perm
+from orchestration.api.common import Converted, is_slug, owner, paginated, require, responses
 from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import (
     ClusterIn,
@@ -191,7 +192,7 @@ def _with_counts(nodepools):
 @paginated
 def list_clusters(request):
     clusters = (
-        Cluster.objects.visible_to(request.auth)
+        Cluster.objects.visible_to(owner(request))
         .annotate(nodepool_count=Count("nodepools"))
         .order_by("is_shared", "slug")
     )
@@ -205,9 +206,10 @@ def list_clusters(request):
     tags=["Clusters"],
 )
 def create_cluster(request, payload: ClusterIn):
+    require(request, Perm.COMPUTE)
     with action_errors(CLUSTER_FIELDS):
         cluster = cluster_actions.create_cluster(
-            owner=request.auth, slug=payload.id, **payload.model_dump(exclude={"id"})
+            owner=owner(request), slug=payload.id, **payload.model_dump(exclude={"id"})
         )
     return Status(201, cluster_out(cluster, nodepools=0))
 
@@ -219,11 +221,12 @@ def create_cluster(request, payload: ClusterIn):
     tags=["Clusters"],
 )
 def get_cluster_(request, cluster_id: str):
-    return cluster_out(get_cluster(request.auth, cluster_id))
+    return cluster_out(get_cluster(owner(request), cluster_id))
 
 
 def _update_cluster(request, cluster_id: str, payload: ClusterPatch):
-    cluster = get_cluster(request.auth, cluster_id, write=True)
+    require(request, Perm.COMPUTE)
+    cluster = get_cluster(owner(request), cluster_id, write=True)
     with action_errors(CLUSTER_FIELDS):
         cluster_actions.update_cluster(cluster, payload.model_dump(exclude_unset=True))
     return cluster_out(cluster)
@@ -254,7 +257,8 @@ router.put(
     tags=["Clusters"],
 )
 def delete_cluster(request, cluster_id: str):
-    cluster = get_cluster(request.auth, cluster_id, write=True)
+    require(request, Perm.COMPUTE)
+    cluster = get_cluster(owner(request), cluster_id, write=True)
     with action_errors():
         cluster_actions.delete_cluster(cluster)
     return Status(204, None)
@@ -271,7 +275,7 @@ def delete_cluster(request, cluster_id: str):
 )
 @paginated
 def list_nodepools(request, cluster_id: str):
-    cluster = get_cluster(request.auth, cluster_id)
+    cluster = get_cluster(owner(request), cluster_id)
     return Converted(_with_counts(cluster.nodepools.all()), nodepool_out)
 
 
@@ -298,7 +302,8 @@ def _nodepool_values(data: dict) -> dict:
     tags=["Nodepools"],
 )
 def create_nodepool(request, cluster_id: str, payload: NodepoolIn):
-    cluster = get_cluster(request.auth, cluster_id, write=True)
+    require(request, Perm.COMPUTE)
+    cluster = get_cluster(owner(request), cluster_id, write=True)
     values = _nodepool_values(payload.model_dump(exclude={"id"}))
     with action_errors(NODEPOOL_FIELDS):
         nodepool = nodepool_actions.create_nodepool(cluster=cluster, slug=payload.id, **values)
@@ -312,11 +317,12 @@ def create_nodepool(request, cluster_id: str, payload: NodepoolIn):
     tags=["Nodepools"],
 )
 def get_nodepool_(request, cluster_id: str, nodepool_id: str):
-    return nodepool_out(get_nodepool(request.auth, cluster_id, nodepool_id))
+    return nodepool_out(get_nodepool(owner(request), cluster_id, nodepool_id))
 
 
 def _update_nodepool(request, cluster_id: str, nodepool_id: str, payload: NodepoolPatch):
-    nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
+    require(request, Perm.COMPUTE)
+    nodepool = get_nodepool(owner(request), cluster_id, nodepool_id, write=True)
     changes = _nodepool_values(payload.model_dump(exclude_unset=True))
     with action_errors(NODEPOOL_FIELDS):
         nodepool_actions.update_nodepool(nodepool, changes)
@@ -348,7 +354,8 @@ router.put(
     tags=["Nodepools"],
 )
 def delete_nodepool(request, cluster_id: str, nodepool_id: str):
-    nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
+    require(request, Perm.COMPUTE)
+    nodepool = get_nodepool(owner(request), cluster_id, nodepool_id, write=True)
     with action_errors():
         nodepool_actions.delete_nodepool(nodepool)
     return Status(204, None)
@@ -367,7 +374,7 @@ NODES_PATH = "/clusters/{cluster_id}/nodepools/{nodepool_id}/nodes/"
 )
 @paginated
 def list_nodes(request, cluster_id: str, nodepool_id: str):
-    nodepool = get_nodepool(request.auth, cluster_id, nodepool_id)
+    nodepool = get_nodepool(owner(request), cluster_id, nodepool_id)
     nodes = Node.objects.with_usage().filter(nodepool=nodepool).select_related("nodepool__cluster")
     return Converted(nodes.order_by("name"), node_out)
 
@@ -383,7 +390,8 @@ def list_nodes(request, cluster_id: str, nodepool_id: str):
     tags=["Nodes"],
 )
 def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
-    nodepool = get_nodepool(request.auth, cluster_id, nodepool_id, write=True)
+    require(request, Perm.COMPUTE)
+    nodepool = get_nodepool(owner(request), cluster_id, nodepool_id, write=True)
     data = payload.model_dump()
     fields = dict(
         engine_url=data["engine_url"],
@@ -397,7 +405,7 @@ def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
     )
     with action_errors(NODE_FIELDS):
         node = nodepool_actions.add_node(nodepool=nodepool, name=data["name"], **fields)
-    return Status(201, node_out(get_node(request.auth, cluster_id, nodepool_id, node.name)))
+    return Status(201, node_out(get_node(owner(request), cluster_id, nodepool_id, node.name)))
 
 
 @router.get(
@@ -407,17 +415,18 @@ def create_node(request, cluster_id: str, nodepool_id: str, payload: NodeIn):
     tags=["Nodes"],
 )
 def get_node_(request, cluster_id: str, nodepool_id: str, name: str):
-    return node_out(get_node(request.auth, cluster_id, nodepool_id, name))
+    return node_out(get_node(owner(request), cluster_id, nodepool_id, name))
 
 
 def _update_node(request, cluster_id: str, nodepool_id: str, name: str, payload: NodePatch):
-    node = get_node(request.auth, cluster_id, nodepool_id, name, write=True)
+    require(request, Perm.COMPUTE)
+    node = get_node(owner(request), cluster_id, nodepool_id, name, write=True)
     data = payload.model_dump(exclude_unset=True)
     if "memory_capacity" in data:
         data["memory_capacity_bytes"] = data.pop("memory_capacity")
     with action_errors(NODE_FIELDS):
         nodepool_actions.update_node(node, data)
-    return node_out(get_node(request.auth, cluster_id, nodepool_id, name))
+    return node_out(get_node(owner(request), cluster_id, nodepool_id, name))
 
 
 router.patch(
@@ -444,7 +453,8 @@ router.put(
     tags=["Nodes"],
 )
 def delete_node(request, cluster_id: str, nodepool_id: str, name: str):
-    node = get_node(request.auth, cluster_id, nodepool_id, name, write=True)
+    require(request, Perm.COMPUTE)
+    node = get_node(owner(request), cluster_id, nodepool_id, name, write=True)
     with action_errors():
         nodepool_actions.delete_node(node)
     return Status(204, None)

@@ -11,7 +11,8 @@ from datetime import datetime
 from ninja import Router, Schema
 from pydantic import Field
 
-from orchestration.api.common import is_slug, responses
+from orchestration.accounts.access import Perm
+from orchestration.api.common import is_slug, owner, require, responses
 from orchestration.api.errors import not_found
 from orchestration.deployments.costs import (
     CURRENCY,
@@ -104,10 +105,11 @@ def _deployment_out(deployment: Deployment, cost: Cost, windows: Windows) -> dic
     ),
 )
 def deployment_cost_(request, deployment_id: str):
+    require(request, Perm.BILLING)
     deployment = None
     if is_slug(deployment_id):
         deployment = (
-            Deployment.objects.owned_by(request.auth)
+            Deployment.objects.owned_by(owner(request))
             .select_related("nodepool__cluster")
             .filter(slug=deployment_id)
             .first()
@@ -124,7 +126,8 @@ def deployment_cost_(request, deployment_id: str):
     summary="What your deployments cost, in all and per nodepool",
 )
 def cost_summary(request):
-    user = request.auth
+    require(request, Perm.BILLING)
+    user = owner(request)
     summary = summary_for(user)
     windows = summary.windows
     deployments = list(

@@ -4,8 +4,9 @@ from django.db.models import Prefetch
 from ninja import Query, Router, Schema, Status
 from pydantic import Field
 
+from orchestration.accounts.access import Perm
 from orchestration.api.catalog import find_version, get_model
-from orchestration.api.common import Converted, is_slug, paginated, responses
+from orchestration.api.common import Converted, is_slug, owner, paginated, require, responses
 from orchestration.api.compute import get_cluster
 from orchestration.api.errors import ApiError, action_errors, not_found
 from orchestration.api.schemas import (
@@ -149,7 +150,7 @@ def resolve_version(model: Model, ref: str | None) -> ModelVersion:
 )
 @paginated
 def list_deployments(request):
-    return Converted(_deployments(request.auth), deployment_out)
+    return Converted(_deployments(owner(request)), deployment_out)
 
 
 @router.post(
@@ -164,7 +165,8 @@ def list_deployments(request):
     ),
 )
 def create_deployment(request, payload: DeploymentIn):
-    user = request.auth
+    require(request, Perm.DEPLOY)
+    user = owner(request)
     try:
         model = get_model(user, payload.model_id)
     except ApiError as exc:
@@ -183,6 +185,7 @@ def create_deployment(request, payload: DeploymentIn):
     with action_errors(FIELD_MAP):
         deployment = deployment_actions.create_deployment(
             owner=user,
+            actor=request.auth,
             slug=payload.id,
             description=payload.description,
             model=model,
@@ -199,7 +202,7 @@ def create_deployment(request, payload: DeploymentIn):
     summary="Get a deployment, with its status and replicas",
 )
 def get_deployment_(request, deployment_id: str):
-    return deployment_out(get_deployment(request.auth, deployment_id))
+    return deployment_out(get_deployment(owner(request), deployment_id))
 
 
 @router.get(
@@ -210,7 +213,7 @@ def get_deployment_(request, deployment_id: str):
     "decisions: what it wants, why, and how long a delay still holds a change back.",
 )
 def get_scaling(request, deployment_id: str):
-    reason = scaling_reason(get_deployment(request.auth, deployment_id))
+    reason = scaling_reason(get_deployment(owner(request), deployment_id))
     return {
         "explanation": reason.text,
         "decision": reason.kind,
@@ -222,9 +225,10 @@ def get_scaling(request, deployment_id: str):
 
 
 def _update_deployment(request, deployment_id: str, payload: DeploymentPatch):
-    user = request.auth
+    user = owner(request)
     data = payload.model_dump(exclude_unset=True)
     deployment = get_deployment(user, deployment_id)
+    require(request, Perm.DEPLOY)
     changes = {k: data[k] for k in ("description",) if k in data}
     changes.update(data.get("autoscale_config") or {})
     if "model_version_id" in data:
@@ -232,7 +236,7 @@ def _update_deployment(request, deployment_id: str, payload: DeploymentPatch):
             raise ApiError(409, f"Deployment {deployment_id!r} is being deleted.")
         changes["model_version"] = resolve_version(deployment.model, data["model_version_id"])
     with action_errors(FIELD_MAP):
-        deployment_actions.update_deployment(deployment, changes, actor=user)
+        deployment_actions.update_deployment(deployment, changes, actor=request.auth)
     return deployment_out(get_deployment(user, deployment_id))
 
 
@@ -267,9 +271,10 @@ router.put(
     ),
 )
 def delete_deployment(request, deployment_id: str):
-    deployment = get_deployment(request.auth, deployment_id)
+    deployment = get_deployment(owner(request), deployment_id)
+    require(request, Perm.DEPLOY)
     deployment_actions.request_delete(deployment, actor=request.auth)
-    return Status(202, deployment_out(get_deployment(request.auth, deployment_id)))
+    return Status(202, deployment_out(get_deployment(owner(request), deployment_id)))
 
 
 class ReplicaFilter(Schema):
@@ -285,7 +290,7 @@ class ReplicaFilter(Schema):
 )
 @paginated
 def list_replicas(request, deployment_id: str, filters: Query[ReplicaFilter]):
-    deployment = get_deployment(request.auth, deployment_id)
+    deployment = get_deployment(owner(request), deployment_id)
     replicas = deployment.replicas.select_related("node", "model_version")
     if filters.state:
         replicas = replicas.filter(state=filters.state)

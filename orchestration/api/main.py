@@ -127,7 +127,13 @@ install_handlers(api)
 
 @api.get("/me/", response=responses({200: MeOut}), summary="Who the key belongs to", tags=["Me"])
 def me(request):
-    return {"username": request.auth.get_username(), "email": request.auth.email or ""}
+    space = request.space
+    return {
+        "username": request.auth.get_username(),
+        "email": request.auth.email or "",
+        "space": space.slug,
+        "role": space.role,
+    }
 
 
 api.add_router("", compute.router)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from ninja import Field, Query, Router, Schema
 from pydantic import field_validator
 
-from orchestration.api.common import responses
+from orchestration.api.common import owner, responses
 from orchestration.api.deployments import get_deployment
 from orchestration.api.errors import ApiError
 from orchestration.deployments import logs
@@ -83,7 +83,7 @@ class LogsQuery(Schema):
     ),
 )
 def deployment_logs(request, deployment_id: str, params: Query[LogsQuery]):
-    deployment = get_deployment(request.auth, deployment_id)
+    deployment = get_deployment(owner(request), deployment_id)
     if params.replica is not None:
         try:
             replicas = [logs.find_replica(deployment, params.replica)]

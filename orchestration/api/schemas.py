@@ -309,6 +309,11 @@ class InputSchema(Schema):
 class MeOut(Schema):
     username: str
     email: str
+    space: str = Field(
+        description="Whose objects the key reaches: your username, or the organization's id "
+        "for a key scoped to one."
+    )
+    role: str = Field(description="Your role there: owner, admin, member or viewer.")
 
 
 # --- clusters ----------------------------------------------------------------------------

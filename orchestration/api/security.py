@@ -7,7 +7,13 @@ from django.http import HttpRequest
 from ninja.security import APIKeyHeader
 from ninja.security.apikey import APIKeyCookie
 
-from orchestration.accounts.auth import has_authorization_header, user_from_request
+from orchestration.accounts.access import organization_space, personal_space
+from orchestration.accounts.auth import (
+    has_authorization_header,
+    key_from_request,
+    token_from_key,
+    user_from_request,
+)
 
 
 class KeyAuth(APIKeyHeader):
@@ -22,9 +28,19 @@ class KeyAuth(APIKeyHeader):
     def authenticate(self, request: HttpRequest, key: str | None):
         if not key:
             return None
-        user = user_from_request(request, allow_session=False)
-        if user is not None:
-            request.user = user
+        token = token_from_key(key_from_request(request))
+        if token is None:
+            return None
+        user = token.user
+        if token.organization_id is None:
+            space = personal_space(user)
+        else:
+            # A scoped key acts in its organization only; a former member's key is dead.
+            space = organization_space(user, token.organization)
+            if space is None:
+                return None
+        request.user = user
+        request.space = space
         return user
 
 

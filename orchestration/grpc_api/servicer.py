@@ -12,6 +12,7 @@ import logging
 from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
 from google.protobuf import symbol_database
 
+from orchestration.accounts.access import Perm
 from orchestration.predict import resolve, streaming, views
 
 from . import convert, lookups, statuses
@@ -25,10 +26,6 @@ def _authorization(context) -> str:
         if key.lower() == "authorization":
             return value
     return ""
-
-
-def _other_user(user_app_id, caller: resolve.Caller) -> bool:
-    return user_app_id.user_id not in ("", "me", caller.username)
 
 
 class _NoStream(Exception):
@@ -88,9 +85,11 @@ class V2(service_pb2_grpc.V2Servicer):
         try:
             caller = await resolve.caller_from_key(_authorization(context))
             await views.check_rate(caller)
-            if _other_user(user_app_id, caller):
+            # Reads act in the space user_id names: the key's user or their organization.
+            acting = await resolve.acting_caller(caller, user_app_id.user_id, Perm.VIEW)
+            if acting is None:
                 raise lookups.NotFound("Not found")
-            await fill(caller, response)
+            await fill(acting, response)
             response.status.CopyFrom(statuses.ok())
         except resolve.PredictError as exc:
             response.status.CopyFrom(statuses.status(exc.code, exc.description, exc.details))

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from asgiref.sync import sync_to_async
 from django.conf import settings
 
+from orchestration.accounts.access import DENIED, Perm, space_named
 from orchestration.accounts.models import AccessToken, hash_token
 from orchestration.metrics.instruments import NO_DEPLOYMENT
 from orchestration.predict.cache import RefreshingCache
@@ -43,6 +44,7 @@ class PredictError(Exception):
 SUCCESS = 10000
 FAILURE = 10020
 CONN_THROTTLED = 11005
+INSUFFICIENT_SCOPES = 11007
 KEY_INVALID = 11008
 KEY_NOT_FOUND = 11009
 INVALID_REQUEST = 11102
@@ -55,10 +57,17 @@ DEPLOYMENT_DOES_NOT_EXIST = 25900
 
 @dataclass(frozen=True)
 class Caller:
+    """Who acts, and whose objects they reach: the key's user, or once ``acting_caller``
+    has resolved a ``user_id`` naming an organization, that organization's account."""
+
     user_id: int
     username: str
     # The key's digest (hash_token), what rate limits count by; "" for the portal's session.
     key: str = ""
+    # The organization (its account's pk) a scoped key is limited to.
+    scope: int | None = None
+    # The key's own user, when user_id/username name an organization.
+    member_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -77,6 +86,8 @@ _keys: RefreshingCache[str, Caller | None] = RefreshingCache(
     lambda: settings.PREDICT_KEY_CACHE_SECONDS
 )
 _targets: RefreshingCache[tuple, Target] = RefreshingCache(CACHE_SECONDS)
+# Which space a (key, user_id) reaches: membership changes show within CACHE_SECONDS.
+_spaces: RefreshingCache[tuple, Caller | str | None] = RefreshingCache(CACHE_SECONDS)
 
 
 async def caller_from_key(header: str) -> Caller:
@@ -105,8 +116,43 @@ def forget_key(token_hash: str) -> None:
 @sync_to_async
 def _lookup_key(token: str, digest: str) -> Caller | None:
     _fresh_connection()
-    user = AccessToken.authenticate(token)
-    return Caller(user.pk, user.username, digest) if user else None
+    found = AccessToken.find(token)
+    if found is None:
+        return None
+    return Caller(found.user.pk, found.user.username, digest, scope=found.organization_id)
+
+
+class Refused(Exception):
+    """The space exists for the caller, but their role may not do this."""
+
+
+async def acting_caller(caller: Caller, user_id: str | None, perm: Perm) -> Caller | None:
+    """The caller acting in the space ``user_id`` names (``accounts.access.space_named``):
+    themselves, or an organization they belong to. None when it names nothing they may
+    see; ``Refused`` when their role may not ``perm`` there."""
+    if caller.scope is None and user_id in (None, "", "me", caller.username):
+        return caller
+    key = (caller.user_id, caller.scope, user_id or "", perm)
+    found = await _spaces.get(key, lambda: _lookup_space(caller, user_id, perm))
+    if found == "refused":
+        raise Refused(perm)
+    return found
+
+
+@sync_to_async
+def _lookup_space(caller: Caller, user_id: str | None, perm: Perm):
+    from django.contrib.auth import get_user_model
+
+    _fresh_connection()
+    user = get_user_model()(pk=caller.user_id, username=caller.username)
+    space = space_named(user, user_id, scope_id=caller.scope)
+    if space is None:
+        return None
+    if not space.can(perm):
+        return "refused"
+    if space.is_personal:
+        return caller
+    return Caller(space.account.pk, space.slug, caller.key, caller.scope, caller.user_id)
 
 
 async def target_for(
@@ -118,11 +164,18 @@ async def target_for(
     deployment_slug: str | None,
     selector: dict | None,
 ) -> Target:
-    if user_id not in (None, "me", caller.username):
-        # Another user's resources: answer as if they do not exist.
+    try:
+        acting = await acting_caller(caller, user_id, Perm.PREDICT)
+    except Refused:
+        raise PredictError(
+            403, INSUFFICIENT_SCOPES, "Permission denied", DENIED[Perm.PREDICT]
+        ) from None
+    if acting is None:
+        # Another user's (or organization's) resources: answer as if they do not exist.
         what = "Deployment" if deployment_slug else "Model"
         code = DEPLOYMENT_DOES_NOT_EXIST if deployment_slug else MODEL_DOES_NOT_EXIST
         raise PredictError(404, code, f"{what} does not exist")
+    caller = acting
     key = (caller.user_id, model_slug, version_id, deployment_slug, _freeze(selector))
     return await _targets.get(
         key, lambda: _resolve(caller, model_slug, version_id, deployment_slug, selector or {})
