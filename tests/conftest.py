@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
@@ -88,6 +89,55 @@ def other_client(other_user) -> Client:
 @pytest.fixture
 def visitor_client(db) -> Client:
     return Client()
+
+
+@dataclass
+class Team:
+    """An organization with one user per role, and an outsider; ``client(role)`` is a
+    logged-in client already switched to the organization (the outsider's stays
+    personal: it cannot switch there)."""
+
+    organization: object
+    account: object
+    users: dict
+
+    ROLES = ("owner", "admin", "member", "viewer")
+
+    @property
+    def slug(self) -> str:
+        return self.account.username
+
+    def client(self, role: str) -> Client:
+        client = Client()
+        client.force_login(self.users[role])
+        if role != "outsider":
+            response = client.post("/account/space/", {"space": self.slug})
+            assert response.status_code == 302, response
+        return client
+
+    def key(self, role: str, *, scoped: bool = True) -> str:
+        """A key of that role's user, scoped to the organization unless told otherwise
+        (the outsider's is personal: it may not scope one)."""
+        from orchestration.accounts.actions import issue_token
+
+        scope = self.organization if scoped and role != "outsider" else None
+        return issue_token(self.users[role], f"{role}-key", organization=scope)[1]
+
+
+@pytest.fixture
+def team(db) -> Team:
+    """The shared test base's organization `acme`: owner, admin, member, viewer, outsider."""
+    from orchestration.accounts import org_actions
+
+    User = get_user_model()  # noqa: N806
+    users = {
+        role: User.objects.create_user(f"team-{role}", f"{role}@acme.test", f"{role}-pass-123")
+        for role in (*Team.ROLES, "outsider")
+    }
+    space = org_actions.create_organization(users["owner"], slug="acme", name="Acme ML")
+    for role in ("admin", "member", "viewer"):
+        org_actions.add_member(space, who=users[role].username, role=role)
+    return Team(space.organization, space.account, users)
 
 
 @pytest.fixture
