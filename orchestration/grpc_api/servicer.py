@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from clarifai_grpc.grpc.api import resources_pb2, service_pb2, service_pb2_grpc
+from clarifai_grpc.grpc.api import service_pb2, service_pb2_grpc
 from google.protobuf import symbol_database
 
 from orchestration.accounts.access import Perm
@@ -85,11 +85,12 @@ class V2(service_pb2_grpc.V2Servicer):
         try:
             caller = await resolve.caller_from_key(_authorization(context))
             await views.check_rate(caller)
-            # Reads act in the space user_id names: the key's user or their organization.
-            acting = await resolve.acting_caller(caller, user_app_id.user_id, Perm.VIEW)
-            if acting is None:
-                raise lookups.NotFound("Not found")
-            await fill(acting, response)
+            if user_app_id is not None:
+                # Reads act in the space user_id names: the key's user or an organization.
+                caller = await resolve.acting_caller(caller, user_app_id.user_id, Perm.VIEW)
+                if caller is None:
+                    raise lookups.NotFound("Not found")
+            await fill(caller, response)
             response.status.CopyFrom(statuses.ok())
         except resolve.PredictError as exc:
             response.status.CopyFrom(statuses.status(exc.code, exc.description, exc.details))
@@ -111,7 +112,7 @@ class V2(service_pb2_grpc.V2Servicer):
         return await self._read(
             service_pb2.SingleUserResponse,
             context,
-            resources_pb2.UserAppIDSet(),
+            None,  # the key's own user, whatever its scope: the SDK asks who "me" is
             statuses.USER_DOES_NOT_EXIST,
             fill,
         )

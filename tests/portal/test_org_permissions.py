@@ -241,3 +241,24 @@ def test_the_token_page_makes_a_scoped_key(acme):
     response = client.post(reverse("accounts:tokens"), {"name": "x", "organization": "acme"})
     assert response.status_code == 200
     assert not acme.users["outsider"].access_tokens.exists()
+
+
+@pytest.mark.parametrize(
+    ("role", "shown"),
+    [
+        ("owner", {"Delete", "Upload a new version", "Predict"}),
+        ("admin", {"Delete", "Upload a new version", "Predict"}),
+        ("member", {"Predict"}),
+        ("viewer", set()),
+    ],
+)
+def test_pages_leave_out_what_the_role_would_be_refused(acme, role, shown):
+    body = acme.client(role).get(reverse("models:detail", args=["sentiment"])).content.decode()
+    for label in ("Delete", "Upload a new version", "Predict"):
+        assert (f">{label}</" in body) == (label in shown), (role, label)
+    if role == "viewer":
+        assert "cannot send predictions" in body
+    snippet = 'user_id="acme"'
+    assert snippet in body
+    deployment = acme.client(role).get(reverse("deployments:detail", args=["dep"])).content
+    assert (b">Edit</a>" in deployment) == (role != "viewer")

@@ -10,6 +10,7 @@ from django import template
 from django.forms import BoundField
 from django.utils import timezone
 
+from orchestration.accounts.access import Perm
 from orchestration.quantities import format_cpu, format_memory
 
 register = template.Library()
@@ -100,3 +101,10 @@ def pagination(context, page) -> dict:
 def pretty_json(value) -> str:
     """A parsed config shown as indented JSON (keys in their uploaded order)."""
     return json.dumps(value, indent=2, ensure_ascii=False, default=str)
+
+
+@register.filter
+def can(space, perm: str) -> bool:
+    """``{% if space|can:"deploy" %}``: whether the current space's role may do it (the
+    views refuse it anyway; the page only leaves out what would be refused)."""
+    return bool(space) and space.can(Perm(perm))
