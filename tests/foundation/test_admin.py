@@ -17,7 +17,7 @@ def admin_client(admin_user) -> Client:
 
 
 @pytest.fixture
-def populated(owner, make_cluster, make_nodepool, make_node, make_model, make_deployment):
+def populated(team, owner, make_cluster, make_nodepool, make_node, make_model, make_deployment):
     pool = make_nodepool(make_cluster(owner))
     node = make_node(pool)
     model, version = make_model(owner)
@@ -50,6 +50,8 @@ def test_every_model_is_registered():
         "deployments.DeploymentEvent",
         "deployments.ScalingDecision",
         "accounts.AccessToken",
+        "accounts.Organization",
+        "accounts.Event",
     ]:
         assert label in labels
 
@@ -77,3 +79,12 @@ def test_admin_needs_staff(owner_client, visitor_client):
     url = reverse("admin:deployments_deployment_changelist")
     assert owner_client.get(url).status_code == 302
     assert visitor_client.get(url).status_code == 302
+
+
+def test_organization_admin_lists_members_and_events_read_only(admin_client, team):
+    url = reverse("admin:accounts_organization_change", args=[team.organization.pk])
+    body = admin_client.get(url).content.decode()
+    assert "team-viewer" in body and "Acme ML" in body
+    events = admin_client.get(reverse("admin:accounts_event_changelist")).content.decode()
+    assert "added a member" in events
+    assert admin_client.get(reverse("admin:accounts_event_add")).status_code == 403
