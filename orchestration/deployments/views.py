@@ -61,9 +61,10 @@ def _get_deployment_for_user(request: HttpRequest, slug: str) -> Deployment:
 
 @require_http_methods(["GET"])
 def deployment_list(request: HttpRequest) -> HttpResponse:
-    deployments, sort = sorted_listing(
-        _owned_deployments(request.space.account), request.GET.get("sort")
-    )
+    sort = request.GET.get("sort")
+    if sort in ("cost", "-cost") and not request.space.can(Perm.BILLING):
+        sort = None  # the order would tell what the role may not see
+    deployments, sort = sorted_listing(_owned_deployments(request.space.account), sort)
     context = {
         "section": "deployments",
         "page": page_of(request, deployments),

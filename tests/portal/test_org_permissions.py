@@ -262,3 +262,19 @@ def test_pages_leave_out_what_the_role_would_be_refused(acme, role, shown):
     assert snippet in body
     deployment = acme.client(role).get(reverse("deployments:detail", args=["dep"])).content
     assert (b">Edit</a>" in deployment) == (role != "viewer")
+
+
+@pytest.mark.parametrize("role", ROLES)
+def test_only_owners_see_cost_figures(acme, role):
+    client = acme.client(role)
+    pages = [
+        reverse("deployments:list"),
+        reverse("deployments:detail", args=["dep"]),
+        reverse("clusters:nodepool", args=["east", "cpu"]),
+    ]
+    for url in pages:
+        body = client.get(url).content.decode()
+        shown = "Cost (month)" in body or 'id="cost"' in body or "Cost (24 h)" in body
+        assert shown == (role == "owner"), (role, url)
+    sorted_page = client.get(reverse("deployments:list"), {"sort": "-cost"}).content.decode()
+    assert ("Cost (month)" in sorted_page) == (role == "owner")
