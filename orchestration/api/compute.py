@@ -209,7 +209,10 @@ def create_cluster(request, payload: ClusterIn):
     require(request, Perm.COMPUTE)
     with action_errors(CLUSTER_FIELDS):
         cluster = cluster_actions.create_cluster(
-            owner=owner(request), slug=payload.id, **payload.model_dump(exclude={"id"})
+            owner=owner(request),
+            actor=request.auth,
+            slug=payload.id,
+            **payload.model_dump(exclude={"id"}),
         )
     return Status(201, cluster_out(cluster, nodepools=0))
 
@@ -260,7 +263,7 @@ def delete_cluster(request, cluster_id: str):
     require(request, Perm.COMPUTE)
     cluster = get_cluster(owner(request), cluster_id, write=True)
     with action_errors():
-        cluster_actions.delete_cluster(cluster)
+        cluster_actions.delete_cluster(cluster, actor=request.auth)
     return Status(204, None)
 
 
@@ -306,7 +309,9 @@ def create_nodepool(request, cluster_id: str, payload: NodepoolIn):
     cluster = get_cluster(owner(request), cluster_id, write=True)
     values = _nodepool_values(payload.model_dump(exclude={"id"}))
     with action_errors(NODEPOOL_FIELDS):
-        nodepool = nodepool_actions.create_nodepool(cluster=cluster, slug=payload.id, **values)
+        nodepool = nodepool_actions.create_nodepool(
+            cluster=cluster, slug=payload.id, actor=request.auth, **values
+        )
     return Status(201, nodepool_out(nodepool))
 
 
@@ -357,7 +362,7 @@ def delete_nodepool(request, cluster_id: str, nodepool_id: str):
     require(request, Perm.COMPUTE)
     nodepool = get_nodepool(owner(request), cluster_id, nodepool_id, write=True)
     with action_errors():
-        nodepool_actions.delete_nodepool(nodepool)
+        nodepool_actions.delete_nodepool(nodepool, actor=request.auth)
     return Status(204, None)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from orchestration.accounts import events
 from orchestration.clusters.models import SHARED_ID, Cluster
 from orchestration.db import delete_unless_protected, validate_instance
 from orchestration.errors import Conflict, Forbidden
@@ -11,7 +12,7 @@ from orchestration.errors import Conflict, Forbidden
 ID_TAKEN = "You already have a cluster with this ID."
 
 
-def create_cluster(*, owner, slug: str, **fields) -> Cluster:
+def create_cluster(*, owner, slug: str, actor=None, **fields) -> Cluster:
     if slug == SHARED_ID:
         raise Conflict(f"{SHARED_ID!r} is the built-in shared cluster's id.", field="slug")
     cluster = Cluster(owner=owner, slug=slug, **fields)
@@ -22,6 +23,7 @@ def create_cluster(*, owner, slug: str, **fields) -> Cluster:
     except IntegrityError:
         # Two requests raced past the check above; the database kept one.
         raise Conflict(ID_TAKEN, field="slug") from None
+    events.record(owner, actor or owner, "created a cluster", slug)
     return cluster
 
 
@@ -36,9 +38,11 @@ def update_cluster(cluster: Cluster, changes: dict) -> Cluster:
     return cluster
 
 
-def delete_cluster(cluster: Cluster) -> None:
+def delete_cluster(cluster: Cluster, actor=None) -> None:
     """Delete the cluster with its nodepools and nodes; refused while deployments run there."""
     if cluster.is_shared:
         # Prediction without a chosen deployment relies on the shared compute.
         raise Forbidden("The built-in shared cluster cannot be deleted.")
-    delete_unless_protected(cluster, f"Cluster {cluster.slug}")
+    owner_id, slug = cluster.owner_id, cluster.slug
+    delete_unless_protected(cluster, f"Cluster {slug}")
+    events.record(owner_id, actor, "deleted a cluster", slug)

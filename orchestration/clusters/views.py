@@ -59,7 +59,9 @@ def cluster_create(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             cluster = cluster_actions.create_cluster(
-                owner=request.space.account, **{name: data[name] for name in form.Meta.fields}
+                owner=request.space.account,
+                actor=request.user,
+                **{name: data[name] for name in form.Meta.fields},
             )
         except ActionError as exc:
             add_action_errors(form, exc, CLUSTER_CONSTRAINT_FIELDS)
@@ -126,7 +128,7 @@ def cluster_delete(request: HttpRequest, cluster_slug: str) -> HttpResponse:
     if request.method == "POST":
         slug = cluster.slug
         try:
-            cluster_actions.delete_cluster(cluster)
+            cluster_actions.delete_cluster(cluster, actor=request.user)
         except ActionError as exc:
             messages.error(request, exc.message)
             return redirect("clusters:delete", cluster.slug)

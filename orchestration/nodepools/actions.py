@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
+from orchestration.accounts import events
 from orchestration.db import after_commit, delete_unless_protected, validate_instance
 from orchestration.errors import Blocked, Conflict, Forbidden, Invalid
 from orchestration.nodepools.models import Node, Nodepool, Runtime
@@ -67,7 +68,7 @@ def request_swarm_sync(nodepool: Nodepool) -> None:
     after_commit(f"queue a node sync of swarm nodepool {pk}", send)
 
 
-def create_nodepool(*, cluster, slug: str, **fields) -> Nodepool:
+def create_nodepool(*, cluster, slug: str, actor=None, **fields) -> Nodepool:
     nodepool = Nodepool(cluster=cluster, slug=slug, **fields)
     _writable(nodepool)
     validate_instance(nodepool)
@@ -79,6 +80,7 @@ def create_nodepool(*, cluster, slug: str, **fields) -> Nodepool:
                 request_swarm_sync(nodepool)
     except IntegrityError:
         raise Conflict("This cluster already has a nodepool with this ID.", field="slug") from None
+    events.record(cluster.owner_id, actor, "created a nodepool", f"{cluster.slug}/{slug}")
     return nodepool
 
 
@@ -103,11 +105,13 @@ def update_nodepool(nodepool: Nodepool, changes: dict) -> Nodepool:
     return nodepool
 
 
-def delete_nodepool(nodepool: Nodepool) -> None:
+def delete_nodepool(nodepool: Nodepool, actor=None) -> None:
     """Delete the nodepool with its nodes; refused while deployments are placed on it."""
     if nodepool.cluster.is_shared:
         raise Forbidden("The built-in shared nodepool cannot be deleted.")
     delete_unless_protected(nodepool, f"Nodepool {nodepool.slug}")
+    where = f"{nodepool.cluster.slug}/{nodepool.slug}"
+    events.record(nodepool.cluster.owner_id, actor, "deleted a nodepool", where)
 
 
 def add_node(*, nodepool: Nodepool, name: str, **fields) -> Node:

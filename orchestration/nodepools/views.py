@@ -103,7 +103,9 @@ def nodepool_create(request: HttpRequest, cluster_slug: str) -> HttpResponse:
         data = form.cleaned_data
         try:
             nodepool = nodepool_actions.create_nodepool(
-                cluster=cluster, **{name: data[name] for name in form.Meta.fields}
+                cluster=cluster,
+                actor=request.user,
+                **{name: data[name] for name in form.Meta.fields},
             )
         except ActionError as exc:
             add_action_errors(form, exc, NODEPOOL_CONSTRAINT_FIELDS)
@@ -183,7 +185,7 @@ def nodepool_delete(request: HttpRequest, cluster_slug: str, nodepool_slug: str)
     if request.method == "POST":
         cluster = nodepool.cluster
         try:
-            nodepool_actions.delete_nodepool(nodepool)
+            nodepool_actions.delete_nodepool(nodepool, actor=request.user)
         except ActionError as exc:
             messages.error(request, exc.message)
             return redirect("clusters:nodepool_delete", cluster_slug, nodepool_slug)

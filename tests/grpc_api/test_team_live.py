@@ -152,3 +152,5 @@ def test_a_team_of_three_shares_a_nodepool_and_a_model(
     # Every event names who did it.
     actions = set(team.organization.events.values_list("actor_name", "action"))
     assert ("team-member", "deployed") in actions and ("team-owner", "added a member") in actions
+    assert ("team-admin", "created a cluster") in actions
+    assert ("team-admin", "created a nodepool") in actions

@@ -120,3 +120,34 @@ def test_settings_and_role_changes_are_logged(team):
     assert "changed settings" in actions and "changed a role" in actions
     team.organization.refresh_from_db()
     assert team.organization.viewers_can_predict and team.organization.name == "Acme"
+
+
+def test_compute_and_models_are_logged_with_their_actor(team, make_model):
+    from orchestration.catalog.actions import delete_model
+    from orchestration.clusters.actions import create_cluster, delete_cluster
+    from orchestration.nodepools.actions import create_nodepool, delete_nodepool
+
+    admin = team.users["admin"]
+    cluster = create_cluster(owner=team.account, slug="east", actor=admin)
+    pool = create_nodepool(cluster=cluster, slug="cpu", actor=admin, memory_bytes=2**30)
+    delete_nodepool(pool, actor=admin)
+    delete_cluster(cluster, actor=admin)
+    model, _ = make_model(team.account, "sentiment")
+    delete_model(model, actor=admin)
+    logged = list(
+        Event.objects.filter(actor_name="team-admin").order_by("pk").values_list("action", "target")
+    )
+    assert logged == [
+        ("created a cluster", "east"),
+        ("created a nodepool", "east/cpu"),
+        ("deleted a nodepool", "east/cpu"),
+        ("deleted a cluster", "east"),
+        ("deleted a model", "sentiment"),
+    ]
+
+
+def test_personal_spaces_keep_no_log(owner, make_model):
+    from orchestration.clusters.actions import create_cluster
+
+    create_cluster(owner=owner, slug="east", actor=owner)
+    assert not Event.objects.exists()
