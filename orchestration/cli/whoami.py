@@ -12,7 +12,12 @@ def whoami(client: Client, out: Output, args) -> int:
     if out.as_json:
         out.json(data)
     else:
-        out.line(f"{data['username']} at {client.base}")
+        where = data.get("space", data["username"])
+        if where == data["username"]:
+            out.line(f"{data['username']} at {client.base}")
+        else:
+            # A key scoped to an organization: every command acts there, with this role.
+            out.line(f"{data['username']} in organization {where} ({data['role']}) at {client.base}")
     return EXIT_OK
 
 
