@@ -8,7 +8,7 @@ from django.http import Http404, HttpRequest, JsonResponse
 from django.urls import Resolver404, URLPattern, re_path, resolve, reverse
 from ninja import NinjaAPI
 
-from orchestration.api import catalog, compute, costs, deployments, replica_logs
+from orchestration.api import catalog, compute, costs, deployments, organizations, replica_logs
 from orchestration.api.common import responses
 from orchestration.api.docs import LocalDocs, docs_urls
 from orchestration.api.errors import STATUS_TEXT, install_handlers, json_error, log
@@ -141,5 +141,6 @@ api.add_router("", catalog.router)
 api.add_router("", deployments.router)
 api.add_router("", costs.router)
 api.add_router("", replica_logs.router)
+api.add_router("", organizations.router)
 
 __all__ = ["api"]

@@ -41,6 +41,7 @@ class KeyAuth(APIKeyHeader):
                 return None
         request.user = user
         request.space = space
+        request.key_scope = token.organization_id
         return user
 
 

@@ -5,11 +5,20 @@ from __future__ import annotations
 
 import argparse
 
-from orchestration.cli import cluster, deployment, model, node, nodepool, predict, whoami
+from orchestration.cli import (
+    cluster,
+    deployment,
+    model,
+    node,
+    nodepool,
+    organization,
+    predict,
+    whoami,
+)
 from orchestration.cli.arguments import Commands, connection_options
 
 # In the order `orchestrate --help` lists them.
-COMMAND_MODULES = (cluster, nodepool, node, model, deployment, predict, whoami)
+COMMAND_MODULES = (cluster, nodepool, node, model, deployment, predict, organization, whoami)
 
 EPILOG = """\
 configuration:

@@ -17,7 +17,9 @@ def whoami(client: Client, out: Output, args) -> int:
             out.line(f"{data['username']} at {client.base}")
         else:
             # A key scoped to an organization: every command acts there, with this role.
-            out.line(f"{data['username']} in organization {where} ({data['role']}) at {client.base}")
+            out.line(
+                f"{data['username']} in organization {where} ({data['role']}) at {client.base}"
+            )
     return EXIT_OK
 
 

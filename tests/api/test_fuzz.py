@@ -79,6 +79,8 @@ KNOWN_IDS = {
     "model_id": "sentiment",
     "version_id": "1",
     "deployment_id": "dep",
+    "org_id": "acme",
+    "username": "other",
 }
 
 
@@ -102,7 +104,11 @@ def _keep_test_connection():
 
 
 @pytest.fixture
-def fuzz_world(owner, compute, ready_model, make_deployment, make_nodepool):
+def fuzz_world(owner, other_user, compute, ready_model, make_deployment, make_nodepool):
+    from orchestration.accounts import org_actions
+
+    space = org_actions.create_organization(owner, slug="acme")
+    org_actions.add_member(space, who="other")
     make_nodepool(compute.cluster, "gpu")
     make_deployment(owner, ready_model.model, ready_model.version, compute.nodepool, "dep")
 

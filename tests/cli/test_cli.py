@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import socket
@@ -21,18 +22,9 @@ EXAMPLES = ROOT / "examples"
 
 
 @pytest.fixture
-def run(live_server, owner_key, monkeypatch, capsys):
-    """run(*argv) -> (exit code, stdout, stderr) of `orchestrate` against the live server."""
-    monkeypatch.setenv("ORCHESTRATE_URL", live_server.url)
-    monkeypatch.setenv("ORCHESTRATE_KEY", owner_key)
-
-    def run(*argv: str):
-        capsys.readouterr()
-        code = cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+def run(orchestrate, owner_key):
+    """run(*argv) -> (exit code, stdout, stderr) of `orchestrate` with the owner's key."""
+    return functools.partial(orchestrate, key=owner_key)
 
 
 def run_json(run, *argv):

@@ -7,12 +7,12 @@ calls.
 
 from __future__ import annotations
 
+import functools
 import json
 from types import SimpleNamespace
 
 import pytest
 
-from orchestration import cli
 from orchestration.nodepools import swarm_nodes
 from orchestration.nodepools.models import Nodepool
 
@@ -47,19 +47,10 @@ def synced(monkeypatch):
 
 
 @pytest.fixture
-def run(live_server, owner_key, owner, make_cluster, monkeypatch, capsys):
+def run(orchestrate, owner_key, owner, make_cluster):
     """run(*argv) -> (exit code, stdout, stderr), with the owner's cluster `east`."""
     make_cluster(owner, "east")
-    monkeypatch.setenv("ORCHESTRATE_URL", live_server.url)
-    monkeypatch.setenv("ORCHESTRATE_KEY", owner_key)
-
-    def run(*argv: str):
-        capsys.readouterr()
-        code = cli.main(list(argv))
-        captured = capsys.readouterr()
-        return code, captured.out, captured.err
-
-    return run
+    return functools.partial(orchestrate, key=owner_key)
 
 
 def test_create_a_swarm_nodepool(run, check, synced):
