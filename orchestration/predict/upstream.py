@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import time
 
 import httptools
@@ -83,7 +84,10 @@ class _Connection(asyncio.Protocol):
     def close(self) -> None:
         self.closed = True
         if self.transport is not None:
-            self.transport.close()
+            # Its event loop may have ended (a thread's or a test's): nothing runs its
+            # callbacks again, and the transport closes its socket when collected.
+            with contextlib.suppress(RuntimeError):
+                self.transport.close()
 
     async def exchange(self, request: bytes) -> tuple[int, bytes, bool]:
         if self.closed or self.transport.is_closing():

@@ -21,8 +21,11 @@ def orchestrate(live_server, monkeypatch, capsys):
 
     monkeypatch.setenv("ORCHESTRATE_URL", live_server.url)
 
-    def run(*argv: str, key: str):
-        monkeypatch.setenv("ORCHESTRATE_KEY", key)
+    def run(*argv: str, key: str | None):
+        if key is None:
+            monkeypatch.delenv("ORCHESTRATE_KEY", raising=False)
+        else:
+            monkeypatch.setenv("ORCHESTRATE_KEY", key)
         capsys.readouterr()
         code = cli.main(list(argv))
         captured = capsys.readouterr()

@@ -126,12 +126,11 @@ def test_bad_key_exits_1(run):
     assert code == 1 and "HTTP 401" in err
 
 
-def test_usage_errors_exit_2(run, monkeypatch):
+def test_usage_errors_exit_2(run):
     assert run("cluster")[0] == 2
     assert run("nodepool", "create", "east")[0] == 2
     assert run("deployment", "create", "x")[0] == 2  # no --model/--cluster/--nodepool
-    monkeypatch.delenv("ORCHESTRATE_KEY")
-    code, _, err = run("cluster", "list")
+    code, _, err = run("cluster", "list", key=None)
     assert code == 2 and "ORCHESTRATE_KEY" in err
     assert run("--help")[0] == 0
 

@@ -61,9 +61,9 @@ def shared_model(team, version_from_example):
 
 
 def test_a_team_of_three_shares_a_nodepool_and_a_model(
-    shared_model,
     asgi_server,
     grpc_server,
+    shared_model,  # after the servers: its containers go before they stop
     page,  # noqa: F811 - the browser tests' fixture, imported above
     shoot,  # noqa: F811
 ):

@@ -150,3 +150,17 @@ def test_jsonsafe_fast_path_keeps_big_integers_and_names_errors():
         jsonsafe.loads(b"[NaN]")
     with pytest.raises(jsonsafe.JSONError, match="out of range"):
         jsonsafe.loads(b"[1e400]")
+
+
+def test_a_pool_left_by_an_ended_event_loop_closes_quietly(server):
+    """A pool whose loop ended (a gRPC server thread's, a test's) is closed by the next
+    loop's first request: closing must not raise "Event loop is closed" (which was a 500)."""
+
+    async def go():
+        pool = UpstreamPool()
+        await pool.post_json(_address(server), "/", b'{"n":1}')
+        return pool
+
+    pool = asyncio.run(go())  # the loop ends with the connection still pooled
+    pool.close()
+    assert all(not idle for idle in pool._idle.values())
