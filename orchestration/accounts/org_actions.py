@@ -12,7 +12,7 @@ from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 
 from orchestration.accounts import events
-from orchestration.accounts.access import DENIED, Perm, Space, personal_space
+from orchestration.accounts.access import DENIED, Perm, Space
 from orchestration.accounts.actions import revoke_tokens
 from orchestration.accounts.models import AccessToken, Membership, Organization, Role
 from orchestration.constants import SLUG_PATTERN, SLUG_RULE
@@ -31,7 +31,7 @@ def _require(space: Space, perm: Perm) -> Organization:
 
 def _check_slug(slug: str) -> str:
     slug = (slug or "").strip()
-    if not re.match(SLUG_PATTERN, slug) or slug.endswith("\n"):
+    if not re.fullmatch(SLUG_PATTERN, slug):
         raise Invalid(SLUG_RULE, field="slug")
     if slug == "me":
         raise Invalid("'me' always means yourself; pick another ID.", field="slug")
@@ -169,7 +169,3 @@ def remove_member(space: Space, *, username: str) -> int:
     action = "left" if username == space.user.username else "removed a member"
     events.record(organization, space.user, action, username, detail)
     return revoked
-
-
-def personal(user) -> Space:
-    return personal_space(user)

@@ -30,7 +30,9 @@ class OrganizationOut(Schema):
 
 
 class MemberIn(Schema):
-    user: str = Field(max_length=254, description="A username or e-mail address.")
+    user: str = Field(
+        min_length=1, max_length=254, pattern=r"\S", description="A username or e-mail address."
+    )
     role: RoleName = "member"
 
 

@@ -135,8 +135,9 @@ def test_a_team_of_three_shares_a_nodepool_and_a_model(
     page.get_by_label("Password").fill("member-pass-123")
     page.get_by_role("button", name="Log in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    page.select_option("#space-switch", "acme")
-    expect(page.locator("#space-switch")).to_have_value("acme")
+    with page.expect_navigation():  # choosing a space submits the switcher
+        page.select_option("#space-switch", "acme")
+    expect(page.locator(".spacebar")).to_contain_text("Acme ML")
     page.goto(f"{asgi_server}/models/sentiment/")
     page.select_option("#deployment", "team-sent")
     page.locator("#predict-text").fill("this is terrible")
