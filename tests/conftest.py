@@ -140,6 +140,31 @@ def team(db) -> Team:
     return Team(space.organization, space.account, users)
 
 
+class FakeSwarmCheck:
+    """Stands in for nodepools.swarm_nodes.check (what the actions ask a Swarm manager):
+    records (manager_url, node_labels); raises ``problem`` when one is set."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[str]]] = []
+        self.problem = None
+
+    def __call__(self, manager_url: str, node_labels: list[str]) -> list:
+        self.calls.append((manager_url, list(node_labels)))
+        if self.problem is not None:
+            raise self.problem
+        return []
+
+
+@pytest.fixture
+def swarm_check(monkeypatch) -> FakeSwarmCheck:
+    """The Swarm manager is not contacted: swarm_nodes.check is a FakeSwarmCheck."""
+    from orchestration.nodepools import swarm_nodes
+
+    fake = FakeSwarmCheck()
+    monkeypatch.setattr(swarm_nodes, "check", fake)
+    return fake
+
+
 @pytest.fixture
 def make_cluster(db):
     from orchestration.clusters.models import Cluster

@@ -56,6 +56,19 @@ class Outcome:
 
 def reconcile(deployment_id: int) -> Outcome | None:
     """Compare the deployment's replicas with its desired count and plan the difference."""
+    deployment = load_for_reconcile(deployment_id)
+    if deployment is None:
+        return None
+    observe(deployment)
+    outcome = _apply_plan(deployment.pk)
+    refresh_status(deployment.pk)
+    return outcome
+
+
+def load_for_reconcile(deployment_id: int) -> Deployment | None:
+    """The deployment to reconcile, with its version and nodepool; None when it is gone,
+    being deleted, or its image is not built (the status then says what it waits for).
+    Every runtime backend starts here."""
     deployment = (
         Deployment.objects.select_related("model_version", "nodepool")
         .filter(pk=deployment_id)
@@ -63,12 +76,7 @@ def reconcile(deployment_id: int) -> Outcome | None:
     )
     if deployment is None or deployment.status == DeploymentStatus.DELETING:
         return None
-    if not image_ready(deployment):
-        return None
-    observe(deployment)
-    outcome = _apply_plan(deployment.pk)
-    refresh_status(deployment.pk)
-    return outcome
+    return deployment if image_ready(deployment) else None
 
 
 def image_ready(deployment: Deployment) -> bool:

@@ -21,10 +21,16 @@ from orchestration import docker_engine
 from orchestration.catalog.models import ModelVersion
 from orchestration.deployments import health, routing_state, swarm_plan
 from orchestration.deployments.containers import LABEL_VERSION, container_labels, ensure_image
-from orchestration.deployments.models import Deployment, DeploymentStatus, Replica, ReplicaState
+from orchestration.deployments.models import (
+    Deployment,
+    DeploymentEvent,
+    DeploymentStatus,
+    Replica,
+    ReplicaState,
+)
 from orchestration.deployments.reconcile import (
     Outcome,
-    image_ready,
+    load_for_reconcile,
     refresh_status,
     set_status,
 )
@@ -40,14 +46,8 @@ TERMINAL = (ReplicaState.STOPPED, ReplicaState.FAILED)
 
 
 def reconcile(deployment_id: int) -> Outcome | None:
-    deployment = (
-        Deployment.objects.select_related("model_version", "nodepool")
-        .filter(pk=deployment_id)
-        .first()
-    )
-    if deployment is None or deployment.status == DeploymentStatus.DELETING:
-        return None
-    if not image_ready(deployment):
+    deployment = load_for_reconcile(deployment_id)
+    if deployment is None:
         return None
     version, pool = deployment.model_version, deployment.nodepool
     if version.num_accelerators:
@@ -102,19 +102,20 @@ def _apply_service(url: str, deployment: Deployment, spec: swarm.ServiceSpec) ->
     else:
         current = services[0]
         rolled = current.labels.get(swarm_plan.LABEL_SPEC) != spec.labels[swarm_plan.LABEL_SPEC]
-        if rolled or current.replicas != spec.replicas:
-            try:
-                swarm.update_service(url, current.id, current.version, spec)
-            except docker_engine.EngineError as exc:
-                if "update out of sequence" not in exc.message:
-                    raise
-                # Another reconcile updated it first; the follow-up one sees its result.
-            if rolled:
-                deployment.record(
-                    "swarm_rollout",
-                    f"Rolling the Swarm service over to {spec.image}, one task at a time",
-                    source=SOURCE,
-                )
+        if not rolled and current.replicas == spec.replicas:
+            return current  # as wanted: no second call to the manager
+        try:
+            swarm.update_service(url, current.id, current.version, spec)
+        except docker_engine.EngineError as exc:
+            if "update out of sequence" not in exc.message:
+                raise
+            # Another reconcile updated it first; the follow-up one sees its result.
+        if rolled:
+            deployment.record(
+                "swarm_rollout",
+                f"Rolling the Swarm service over to {spec.image}, one task at a time",
+                source=SOURCE,
+            )
     return swarm.find_services(url, container_labels(deployment.pk))[0]
 
 
@@ -207,7 +208,9 @@ def _record(row: Replica, state: str, reason: str, node: Node | None) -> None:
         kind, message = "replica_stopped", f"Replica {row.pk} stopped{where}"
     else:
         return
-    Deployment.objects.get(pk=row.deployment_id).record(kind, message, source=SOURCE)
+    DeploymentEvent.objects.create(
+        deployment_id=row.deployment_id, kind=kind, message=message, source=SOURCE
+    )
 
 
 def delete(deployment_id: int) -> None:

@@ -19,25 +19,6 @@ MANAGER = "unix:///var/run/docker.sock"
 POOLS = "clusters/east/nodepools/"
 
 
-class FakeCheck:
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[str]]] = []
-        self.problem: swarm_nodes.SwarmProblem | None = None
-
-    def __call__(self, manager_url: str, node_labels: list[str]) -> list:
-        self.calls.append((manager_url, list(node_labels)))
-        if self.problem is not None:
-            raise self.problem
-        return []
-
-
-@pytest.fixture
-def check(monkeypatch) -> FakeCheck:
-    fake = FakeCheck()
-    monkeypatch.setattr(swarm_nodes, "check", fake)
-    return fake
-
-
 @pytest.fixture
 def east(owner, make_cluster):
     return make_cluster(owner, "east")
@@ -54,7 +35,7 @@ def _errors(response) -> dict[str, str]:
     return {e["field"]: e["message"] for e in response.json()["errors"]}
 
 
-def test_create_a_swarm_nodepool(owner_api, east, check):
+def test_create_a_swarm_nodepool(owner_api, east, swarm_check):
     response = owner_api.post(
         POOLS,
         {
@@ -68,7 +49,7 @@ def test_create_a_swarm_nodepool(owner_api, east, check):
     body = response.json()
     assert (body["runtime"], body["manager_url"]) == ("swarm", MANAGER)
     assert body["node_labels"] == ["gpu=a10g", "zone=b"]
-    assert check.calls == [(MANAGER, ["gpu=a10g", "zone=b"])]
+    assert swarm_check.calls == [(MANAGER, ["gpu=a10g", "zone=b"])]
     pool = Nodepool.objects.get(cluster=east, slug="gpu")
     assert pool.is_swarm and pool.node_labels == ["gpu=a10g", "zone=b"]
     assert owner_api.get(POOLS + "gpu/").json()["runtime"] == "swarm"
@@ -76,12 +57,12 @@ def test_create_a_swarm_nodepool(owner_api, east, check):
     assert listed["gpu"]["manager_url"] == MANAGER
 
 
-def test_docker_is_the_default_and_needs_no_manager(owner_api, east, check):
+def test_docker_is_the_default_and_needs_no_manager(owner_api, east, swarm_check):
     body = owner_api.post(POOLS, {"id": "cpu"}).json()
     assert (body["runtime"], body["manager_url"], body["node_labels"]) == ("docker", "", [])
     body = owner_api.post(POOLS, {"id": "cpu2", "runtime": "docker"}).json()
     assert body["runtime"] == "docker"
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
 @pytest.mark.parametrize(
@@ -95,8 +76,10 @@ def test_docker_is_the_default_and_needs_no_manager(owner_api, east, check):
         ("node_labels", "No node of the swarm has the labels no.such=label; add them ..."),
     ],
 )
-def test_the_managers_refusal_is_a_400_naming_the_field(owner_api, east, check, field, problem):
-    check.problem = swarm_nodes.SwarmProblem(problem, field=field)
+def test_the_managers_refusal_is_a_400_naming_the_field(
+    owner_api, east, swarm_check, field, problem
+):
+    swarm_check.problem = swarm_nodes.SwarmProblem(problem, field=field)
     response = owner_api.post(
         POOLS,
         {"id": "gpu", "runtime": "swarm", "manager_url": MANAGER, "node_labels": ["a=b"]},
@@ -107,11 +90,11 @@ def test_the_managers_refusal_is_a_400_naming_the_field(owner_api, east, check, 
     assert not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_swarm_without_manager_url_is_a_400_naming_it(owner_api, east, check):
+def test_swarm_without_manager_url_is_a_400_naming_it(owner_api, east, swarm_check):
     response = owner_api.post(POOLS, {"id": "gpu", "runtime": "swarm"})
     assert response.status_code == 400, response.content
     assert _errors(response) == {"manager_url": "A swarm nodepool needs its manager's engine URL."}
-    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+    assert swarm_check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
 
 
 @pytest.mark.parametrize(
@@ -134,7 +117,7 @@ def test_swarm_without_manager_url_is_a_400_naming_it(owner_api, east, check):
     ],
 )
 def test_bad_swarm_settings_are_refused_before_the_manager_is_asked(
-    owner_api, east, check, body, field, fragment
+    owner_api, east, swarm_check, body, field, fragment
 ):
     response = owner_api.post(
         POOLS, {"id": "gpu", "runtime": "swarm", "manager_url": MANAGER, **body}
@@ -143,21 +126,21 @@ def test_bad_swarm_settings_are_refused_before_the_manager_is_asked(
     errors = _errors(response)
     assert field in errors, errors
     assert fragment in errors[field]
-    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+    assert swarm_check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_runtime_change_is_409_when_the_pool_has_nodes(owner_api, compute, check):
+def test_runtime_change_is_409_when_the_pool_has_nodes(owner_api, compute, swarm_check):
     response = owner_api.patch(POOLS + "cpu/", {"runtime": "swarm", "manager_url": MANAGER})
     assert response.status_code == 409, response.content
     assert "runtime" in _errors(response)
     assert "cannot change" in _errors(response)["runtime"]
     compute.nodepool.refresh_from_db()
     assert (compute.nodepool.runtime, compute.nodepool.manager_url) == ("docker", "")
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
 def test_runtime_change_is_409_when_the_pool_has_deployments(
-    owner_api, owner, east, make_nodepool, ready_model, make_deployment, check
+    owner_api, owner, east, make_nodepool, ready_model, make_deployment, swarm_check
 ):
     pool = make_nodepool(east, "busy")
     make_deployment(owner, ready_model.model, ready_model.version, pool, "dep")
@@ -165,20 +148,20 @@ def test_runtime_change_is_409_when_the_pool_has_deployments(
     assert response.status_code == 409 and "runtime" in _errors(response)
 
 
-def test_an_empty_pool_may_change_its_runtime(owner_api, east, make_nodepool, check):
+def test_an_empty_pool_may_change_its_runtime(owner_api, east, make_nodepool, swarm_check):
     make_nodepool(east, "empty")
     response = owner_api.patch(POOLS + "empty/", {"runtime": "swarm", "manager_url": MANAGER})
     assert response.status_code == 200, response.content
     assert response.json()["runtime"] == "swarm"
-    assert check.calls == [(MANAGER, [])]
+    assert swarm_check.calls == [(MANAGER, [])]
     # Back to docker: no manager is asked.
     response = owner_api.patch(POOLS + "empty/", {"runtime": "docker"})
     assert response.status_code == 200 and response.json()["runtime"] == "docker"
-    assert len(check.calls) == 1
+    assert len(swarm_check.calls) == 1
 
 
-def test_patch_swarm_settings_asks_the_manager_again(owner_api, swarm_pool, check):
-    check.problem = swarm_nodes.SwarmProblem(
+def test_patch_swarm_settings_asks_the_manager_again(owner_api, swarm_pool, swarm_check):
+    swarm_check.problem = swarm_nodes.SwarmProblem(
         "No node of the swarm has the labels gpu=h100", field="node_labels"
     )
     response = owner_api.patch(POOLS + "swarm/", {"node_labels": ["gpu=h100"]})
@@ -187,12 +170,12 @@ def test_patch_swarm_settings_asks_the_manager_again(owner_api, swarm_pool, chec
     swarm_pool.refresh_from_db()
     assert swarm_pool.node_labels == ["gpu=a10g"]
     # Other settings are changed without asking it.
-    check.calls.clear()
+    swarm_check.calls.clear()
     response = owner_api.patch(POOLS + "swarm/", {"description": "GPUs"})
-    assert response.status_code == 200 and check.calls == []
+    assert response.status_code == 200 and swarm_check.calls == []
 
 
-def test_patch_to_an_empty_manager_url_is_a_400(owner_api, swarm_pool, check):
+def test_patch_to_an_empty_manager_url_is_a_400(owner_api, swarm_pool, swarm_check):
     response = owner_api.patch(POOLS + "swarm/", {"manager_url": ""})
     assert response.status_code == 400
     assert "manager_url" in _errors(response)
@@ -229,14 +212,14 @@ def test_docker_nodes_report_empty_swarm_fields(owner_api, compute):
     assert (node["availability"], node["swarm_node_id"]) == ("", "")
 
 
-def test_another_user_gets_404_on_a_swarm_nodepool(other_api, anon_api, swarm_pool, check):
+def test_another_user_gets_404_on_a_swarm_nodepool(other_api, anon_api, swarm_pool, swarm_check):
     for api, status in ((other_api, 404), (anon_api, 401)):
         assert api.get(POOLS + "swarm/").status_code == status
         assert api.patch(POOLS + "swarm/", {"node_labels": []}).status_code == status
         assert api.get(POOLS + "swarm/nodes/").status_code == status
         created = api.post(POOLS, {"id": "x", "runtime": "swarm", "manager_url": MANAGER})
         assert created.status_code == status
-    assert check.calls == []
+    assert swarm_check.calls == []
     swarm_pool.refresh_from_db()
     assert swarm_pool.node_labels == ["gpu=a10g"]
 

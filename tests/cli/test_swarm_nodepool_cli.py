@@ -20,21 +20,6 @@ MANAGER = "unix:///var/run/docker.sock"
 
 
 @pytest.fixture
-def check(monkeypatch):
-    calls: list[tuple[str, list[str]]] = []
-    state = SimpleNamespace(calls=calls, problem=None)
-
-    def fake(manager_url, node_labels):
-        calls.append((manager_url, list(node_labels)))
-        if state.problem is not None:
-            raise state.problem
-        return []
-
-    monkeypatch.setattr(swarm_nodes, "check", fake)
-    return state
-
-
-@pytest.fixture
 def synced(monkeypatch):
     """The node syncs queued once a swarm nodepool is saved (the live server commits)."""
     from orchestration.nodepools import tasks
@@ -53,7 +38,7 @@ def run(orchestrate, owner_key, owner, make_cluster):
     return functools.partial(orchestrate, key=owner_key)
 
 
-def test_create_a_swarm_nodepool(run, check, synced):
+def test_create_a_swarm_nodepool(run, swarm_check, synced):
     code, out, err = run(
         "nodepool",
         "create",
@@ -73,7 +58,7 @@ def test_create_a_swarm_nodepool(run, check, synced):
     body = json.loads(out)
     assert (body["runtime"], body["manager_url"]) == ("swarm", MANAGER)
     assert body["node_labels"] == ["gpu=a10g", "zone=b"]
-    assert check.calls == [(MANAGER, ["gpu=a10g", "zone=b"])]
+    assert swarm_check.calls == [(MANAGER, ["gpu=a10g", "zone=b"])]
     pool = Nodepool.objects.get(slug="gpu")
     assert pool.is_swarm and synced == [(pool.pk,)]
 
@@ -88,7 +73,7 @@ def test_create_a_swarm_nodepool(run, check, synced):
     assert code == 0 and out.splitlines()[1].split()[:3] == ["gpu", "east", "swarm"]
 
 
-def test_docker_is_the_default(run, check):
+def test_docker_is_the_default(run, swarm_check):
     assert run("nodepool", "create", "east", "cpu")[0] == 0
     code, out, _ = run("nodepool", "list", "east")
     header, row = out.splitlines()
@@ -96,11 +81,11 @@ def test_docker_is_the_default(run, check):
     assert row.split()[:3] == ["cpu", "east", "docker"]
     code, out, _ = run("nodepool", "get", "east", "cpu")
     assert "MANAGER" not in out
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
-def test_the_managers_refusal_exits_1_naming_the_field(run, check):
-    check.problem = swarm_nodes.SwarmProblem(
+def test_the_managers_refusal_exits_1_naming_the_field(run, swarm_check):
+    swarm_check.problem = swarm_nodes.SwarmProblem(
         "unix:///var/run/docker-node2.sock: this engine is a Swarm worker, not a manager"
     )
     code, out, err = run(
@@ -118,7 +103,7 @@ def test_the_managers_refusal_exits_1_naming_the_field(run, check):
     assert not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_a_bad_label_exits_1_naming_it(run, check):
+def test_a_bad_label_exits_1_naming_it(run, swarm_check):
     code, _, err = run(
         "nodepool",
         "create",
@@ -132,10 +117,10 @@ def test_a_bad_label_exits_1_naming_it(run, check):
         "gpu a10g",
     )
     assert code == 1 and "node_labels.0" in err and "“gpu a10g”" in err
-    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+    assert swarm_check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_update_changes_the_labels(run, check, synced):
+def test_update_changes_the_labels(run, swarm_check, synced):
     assert (
         run("nodepool", "create", "east", "gpu", "--runtime", "swarm", "--manager-url", MANAGER)[0]
         == 0
@@ -143,10 +128,10 @@ def test_update_changes_the_labels(run, check, synced):
     code, out, err = run("nodepool", "update", "east", "gpu", "--node-label", "gpu=h100", "--json")
     assert code == 0, err
     assert json.loads(out)["node_labels"] == ["gpu=h100"]
-    assert check.calls[-1] == (MANAGER, ["gpu=h100"])
+    assert swarm_check.calls[-1] == (MANAGER, ["gpu=h100"])
 
 
-def test_unknown_runtime_is_a_usage_error(run, check):
+def test_unknown_runtime_is_a_usage_error(run, swarm_check):
     code, _, err = run("nodepool", "create", "east", "gpu", "--runtime", "kubernetes")
     assert code == 2 and "invalid choice" in err
-    assert check.calls == []
+    assert swarm_check.calls == []

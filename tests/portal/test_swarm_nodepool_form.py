@@ -24,28 +24,6 @@ WORKER_REFUSAL = (
 )
 
 
-class FakeCheck:
-    """Stands in for swarm_nodes.check: records (manager_url, node_labels); raises
-    `problem` when one is set."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, list[str]]] = []
-        self.problem: swarm_nodes.SwarmProblem | None = None
-
-    def __call__(self, manager_url: str, node_labels: list[str]) -> list:
-        self.calls.append((manager_url, list(node_labels)))
-        if self.problem is not None:
-            raise self.problem
-        return []
-
-
-@pytest.fixture
-def check(monkeypatch) -> FakeCheck:
-    fake = FakeCheck()
-    monkeypatch.setattr(swarm_nodes, "check", fake)
-    return fake
-
-
 @pytest.fixture
 def synced(monkeypatch, queued):
     """Node syncs queued after commit land in the portal's `queued` record."""
@@ -128,7 +106,7 @@ def test_form_offers_both_runtimes_with_what_they_mean(owner_client, world):
 
 
 def test_create_a_swarm_nodepool(
-    owner_client, world, check, synced, django_capture_on_commit_callbacks
+    owner_client, world, swarm_check, synced, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
         response = owner_client.post(
@@ -138,16 +116,16 @@ def test_create_a_swarm_nodepool(
     assert response.status_code == 302 and response["Location"] == pool.get_absolute_url()
     assert (pool.runtime, pool.manager_url) == ("swarm", MANAGER)
     assert pool.node_labels == ["gpu=a10g", "zone=b", "rack=r1"]
-    assert check.calls == [(MANAGER, ["gpu=a10g", "zone=b", "rack=r1"])]
+    assert swarm_check.calls == [(MANAGER, ["gpu=a10g", "zone=b", "rack=r1"])]
     assert ("sync_swarm_nodes", (pool.pk,)) in synced.calls
     page = owner_client.get(pool.get_absolute_url()).content.decode()
     assert "Its nodes are read from the swarm" in page
 
 
 def test_manager_refusal_is_shown_beside_manager_url_and_nothing_is_made(
-    owner_client, world, check
+    owner_client, world, swarm_check
 ):
-    check.problem = swarm_nodes.SwarmProblem(WORKER_REFUSAL, field="manager_url")
+    swarm_check.problem = swarm_nodes.SwarmProblem(WORKER_REFUSAL, field="manager_url")
     response = owner_client.post(
         _create_url(world), _form(manager_url="unix:///var/run/docker-node2.sock")
     )
@@ -160,8 +138,8 @@ def test_manager_refusal_is_shown_beside_manager_url_and_nothing_is_made(
     assert 'value="gpu=a10g, zone=b"' in body
 
 
-def test_label_refusal_is_shown_beside_node_labels(owner_client, world, check):
-    check.problem = swarm_nodes.SwarmProblem(
+def test_label_refusal_is_shown_beside_node_labels(owner_client, world, swarm_check):
+    swarm_check.problem = swarm_nodes.SwarmProblem(
         "No node of the swarm has the labels no.such=label; add them with ...",
         field="node_labels",
     )
@@ -173,21 +151,21 @@ def test_label_refusal_is_shown_beside_node_labels(owner_client, world, check):
 
 
 @pytest.mark.parametrize("typed", ["gpu=a10g bad-item", "gpu=a10g,=x", "gpu=a10g key=a=b"])
-def test_a_bad_label_item_is_named(owner_client, world, check, typed):
+def test_a_bad_label_item_is_named(owner_client, world, swarm_check, typed):
     bad = typed.replace(",", " ").split()[-1]
     body = owner_client.post(_create_url(world), _form(node_labels=typed)).content.decode()
     errors = _field_errors(body, "node_labels")
     assert f"“{bad}” is not a node label requirement" in errors and "key=value" in errors
     assert html.escape(typed) in body  # shown back as typed
-    assert check.calls == []
+    assert swarm_check.calls == []
     assert not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_more_than_sixteen_labels_are_refused(owner_client, world, check):
+def test_more_than_sixteen_labels_are_refused(owner_client, world, swarm_check):
     labels = " ".join(f"k{i}=v" for i in range(17))
     body = owner_client.post(_create_url(world), _form(node_labels=labels)).content.decode()
     assert "At most 16 node labels." in _field_errors(body, "node_labels")
-    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+    assert swarm_check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
 
 
 @pytest.mark.parametrize(
@@ -201,23 +179,23 @@ def test_more_than_sixteen_labels_are_refused(owner_client, world, check):
         ("docker.sock", "Use a manager's engine URL"),
     ],
 )
-def test_swarm_needs_a_manager_url_it_can_use(owner_client, world, check, url, message):
+def test_swarm_needs_a_manager_url_it_can_use(owner_client, world, swarm_check, url, message):
     body = owner_client.post(_create_url(world), _form(manager_url=url)).content.decode()
     assert message in _field_errors(body, "manager_url")
-    assert check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
+    assert swarm_check.calls == [] and not Nodepool.objects.filter(slug="gpu").exists()
 
 
-def test_docker_runtime_needs_no_manager_url(owner_client, world, check):
+def test_docker_runtime_needs_no_manager_url(owner_client, world, swarm_check):
     response = owner_client.post(
         _create_url(world), _form(runtime="docker", manager_url="", node_labels="")
     )
     assert response.status_code == 302, _field_errors(response.content.decode(), "manager_url")
     pool = Nodepool.objects.get(slug="gpu")
     assert (pool.runtime, pool.manager_url, pool.node_labels) == ("docker", "", [])
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
-def test_docker_runtime_drops_swarm_settings_typed_for_it(owner_client, world, check):
+def test_docker_runtime_drops_swarm_settings_typed_for_it(owner_client, world, swarm_check):
     # With JavaScript off the swarm fields stay visible: what was typed there is not kept.
     response = owner_client.post(
         _create_url(world), _form(runtime="docker", manager_url="oops", node_labels="bad item")
@@ -225,19 +203,19 @@ def test_docker_runtime_drops_swarm_settings_typed_for_it(owner_client, world, c
     assert response.status_code == 302
     pool = Nodepool.objects.get(slug="gpu")
     assert (pool.runtime, pool.manager_url, pool.node_labels) == ("docker", "", [])
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
-def test_a_post_without_runtime_makes_a_docker_nodepool(owner_client, world, check):
+def test_a_post_without_runtime_makes_a_docker_nodepool(owner_client, world, swarm_check):
     data = _form()
     for name in ("runtime", "manager_url", "node_labels"):
         del data[name]
     assert owner_client.post(_create_url(world), data).status_code == 302
     assert Nodepool.objects.get(slug="gpu").runtime == "docker"
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
-def test_unknown_runtime_is_refused(owner_client, world, check):
+def test_unknown_runtime_is_refused(owner_client, world, swarm_check):
     body = owner_client.post(_create_url(world), _form(runtime="kubernetes")).content.decode()
     assert "Select a valid choice" in _field_errors(body, "runtime")
     assert not Nodepool.objects.filter(slug="gpu").exists()
@@ -265,28 +243,30 @@ def _edit_data(pool, **overrides) -> dict:
     return data
 
 
-def test_editing_other_fields_does_not_ask_the_manager(owner_client, swarm_pool, check):
-    check.problem = swarm_nodes.SwarmProblem("the manager is down", field="manager_url")
+def test_editing_other_fields_does_not_ask_the_manager(owner_client, swarm_pool, swarm_check):
+    swarm_check.problem = swarm_nodes.SwarmProblem("the manager is down", field="manager_url")
     response = owner_client.post(_edit_url(swarm_pool), _edit_data(swarm_pool, max_nodes="5"))
     assert response.status_code == 302
     swarm_pool.refresh_from_db()
-    assert swarm_pool.max_nodes == 5 and check.calls == []
+    assert swarm_pool.max_nodes == 5 and swarm_check.calls == []
 
 
-def test_changing_the_labels_asks_the_manager_again(owner_client, swarm_pool, check):
-    check.problem = swarm_nodes.SwarmProblem(
+def test_changing_the_labels_asks_the_manager_again(owner_client, swarm_pool, swarm_check):
+    swarm_check.problem = swarm_nodes.SwarmProblem(
         "No node of the swarm has the labels gpu=h100", field="node_labels"
     )
     body = owner_client.post(
         _edit_url(swarm_pool), _edit_data(swarm_pool, node_labels="gpu=h100")
     ).content.decode()
     assert "No node of the swarm has the labels gpu=h100" in _field_errors(body, "node_labels")
-    assert check.calls == [(MANAGER, ["gpu=h100"])]
+    assert swarm_check.calls == [(MANAGER, ["gpu=h100"])]
     swarm_pool.refresh_from_db()
     assert swarm_pool.node_labels == ["gpu=a10g", "zone=b"]
 
 
-def test_runtime_change_is_refused_when_the_pool_has_nodes(owner_client, world, make_node, check):
+def test_runtime_change_is_refused_when_the_pool_has_nodes(
+    owner_client, world, make_node, swarm_check
+):
     make_node(world.nodepool, "node-1")
     response = owner_client.post(
         _edit_url(world.nodepool),
@@ -297,10 +277,10 @@ def test_runtime_change_is_refused_when_the_pool_has_nodes(owner_client, world, 
     assert "The runtime of a nodepool with nodes or deployments cannot change" in errors
     world.nodepool.refresh_from_db()
     assert (world.nodepool.runtime, world.nodepool.manager_url) == ("docker", "")
-    assert check.calls == []
+    assert swarm_check.calls == []
 
 
-def test_runtime_change_of_an_empty_pool_is_allowed(owner_client, world, check, synced):
+def test_runtime_change_of_an_empty_pool_is_allowed(owner_client, world, swarm_check, synced):
     response = owner_client.post(
         _edit_url(world.nodepool),
         _edit_data(world.nodepool, runtime="swarm", manager_url=MANAGER, node_labels=""),
@@ -308,7 +288,7 @@ def test_runtime_change_of_an_empty_pool_is_allowed(owner_client, world, check, 
     assert response.status_code == 302
     world.nodepool.refresh_from_db()
     assert (world.nodepool.runtime, world.nodepool.manager_url) == ("swarm", MANAGER)
-    assert check.calls == [(MANAGER, [])]
+    assert swarm_check.calls == [(MANAGER, [])]
 
 
 # --- the nodepool page -------------------------------------------------------------------
@@ -385,7 +365,9 @@ def test_remove_node_is_refused_on_a_swarm_nodepool(owner_client, swarm_pool, ma
 # --- who may see what --------------------------------------------------------------------
 
 
-def test_another_user_gets_404_on_a_swarm_nodepool(other_client, swarm_pool, make_node, check):
+def test_another_user_gets_404_on_a_swarm_nodepool(
+    other_client, swarm_pool, make_node, swarm_check
+):
     node = make_node(swarm_pool, "worker-a", swarm_node_id="abc123", availability="active")
     c, np = swarm_pool.cluster.slug, swarm_pool.slug
     for url in (
@@ -401,11 +383,11 @@ def test_another_user_gets_404_on_a_swarm_nodepool(other_client, swarm_pool, mak
     assert (
         other_client.post(reverse("clusters:nodepool_create", args=[c]), _form()).status_code == 404
     )
-    assert check.calls == []
+    assert swarm_check.calls == []
     assert Nodepool.objects.filter(slug="gpu").count() == 0
 
 
-def test_a_visitor_is_sent_to_login(visitor_client, swarm_pool, check):
+def test_a_visitor_is_sent_to_login(visitor_client, swarm_pool, swarm_check):
     c, np = swarm_pool.cluster.slug, swarm_pool.slug
     for method, url in (
         ("get", reverse("clusters:nodepool", args=[c, np])),
@@ -417,5 +399,5 @@ def test_a_visitor_is_sent_to_login(visitor_client, swarm_pool, check):
         response = getattr(visitor_client, method)(url, _form())
         assert response.status_code == 302, url
         assert response["Location"].startswith(reverse("login")), url
-    assert check.calls == []
+    assert swarm_check.calls == []
     assert not Nodepool.objects.filter(slug="gpu").exists()
