@@ -91,16 +91,20 @@ def personal_space(user) -> Space:
     return Space(account=user, user=user, role=Role.OWNER)
 
 
+def _space_in(user, organization: Organization, role: str) -> Space:
+    return Space(account=organization.account, user=user, role=role, organization=organization)
+
+
+def _memberships(user):
+    return Membership.objects.filter(user=user).select_related("organization__account")
+
+
 def organization_space(user, organization: Organization) -> Space | None:
     """The user's space in the organization, or None when they are not a member."""
     membership = (
         Membership.objects.filter(organization=organization, user=user).only("role").first()
     )
-    if membership is None:
-        return None
-    return Space(
-        account=organization.account, user=user, role=membership.role, organization=organization
-    )
+    return _space_in(user, organization, membership.role) if membership else None
 
 
 def space_named(user, user_id: str | None, *, scope_id: int | None = None) -> Space | None:
@@ -109,39 +113,22 @@ def space_named(user, user_id: str | None, *, scope_id: int | None = None) -> Sp
     they belong to it. None when it names nothing they may see. A key scoped to an
     organization (``scope_id``, its account's pk) reaches that organization only."""
     if user_id in (None, "", "me", user.username):
-        if scope_id is not None:
-            return None
-        return personal_space(user)
-    organization = (
-        Organization.objects.select_related("account").filter(account__username=user_id).first()
-    )
-    if organization is None or (scope_id is not None and organization.pk != scope_id):
+        return personal_space(user) if scope_id is None else None
+    membership = _memberships(user).filter(organization__account__username=user_id).first()
+    if membership is None or (scope_id is not None and membership.organization_id != scope_id):
         return None
-    return organization_space(user, organization)
+    return _space_in(user, membership.organization, membership.role)
 
 
 def space_by_account(user, account_id: int | None) -> Space | None:
     """The space of this owner account (the user's own, or an organization they are in)."""
     if account_id is None or account_id == user.pk:
         return personal_space(user)
-    organization = Organization.objects.select_related("account").filter(pk=account_id).first()
-    return organization_space(user, organization) if organization else None
+    membership = _memberships(user).filter(organization_id=account_id).first()
+    return _space_in(user, membership.organization, membership.role) if membership else None
 
 
 def spaces_for(user) -> list[Space]:
     """The user's personal space, then each organization they belong to, by id."""
-    memberships = Membership.objects.filter(user=user).select_related("organization__account")
-    spaces = [personal_space(user)]
-    spaces += sorted(
-        (
-            Space(
-                account=m.organization.account,
-                user=user,
-                role=m.role,
-                organization=m.organization,
-            )
-            for m in memberships
-        ),
-        key=lambda space: space.slug,
-    )
-    return spaces
+    members = (_space_in(user, m.organization, m.role) for m in _memberships(user))
+    return [personal_space(user), *sorted(members, key=lambda space: space.slug)]

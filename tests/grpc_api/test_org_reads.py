@@ -8,6 +8,7 @@ from clarifai_grpc.grpc.api import resources_pb2, service_pb2
 from clarifai_grpc.grpc.api.status import status_code_pb2 as codes
 
 from tests.grpc_api.test_reads import _md
+from tests.grpc_api.test_reads import _reads as reads_of
 
 ACME = resources_pb2.UserAppIDSet(user_id="acme", app_id="main")
 NOT_FOUND = {
@@ -27,36 +28,10 @@ def acme(team, make_cluster, make_nodepool, make_model, make_deployment):
     return team
 
 
-def _reads(version, who=ACME):
-    return [
-        ("GetModel", service_pb2.GetModelRequest(user_app_id=who, model_id="wordstats")),
-        (
-            "GetModelVersion",
-            service_pb2.GetModelVersionRequest(
-                user_app_id=who, model_id="wordstats", version_id=version.version_id
-            ),
-        ),
-        ("ListModels", service_pb2.ListModelsRequest(user_app_id=who)),
-        (
-            "GetDeployment",
-            service_pb2.GetDeploymentRequest(user_app_id=who, deployment_id="acc-wordstats"),
-        ),
-        ("ListDeployments", service_pb2.ListDeploymentsRequest(user_app_id=who)),
-        (
-            "GetComputeCluster",
-            service_pb2.GetComputeClusterRequest(user_app_id=who, compute_cluster_id="east"),
-        ),
-        (
-            "GetNodepool",
-            service_pb2.GetNodepoolRequest(
-                user_app_id=who, compute_cluster_id="east", nodepool_id="cpu"
-            ),
-        ),
-        (
-            "ListNodepools",
-            service_pb2.ListNodepoolsRequest(user_app_id=who, compute_cluster_id="east"),
-        ),
-    ]
+def _reads(version):
+    """The read RPCs of tests/grpc_api/test_reads.py, naming the organization (GetUser is
+    always the key's own user)."""
+    return [(name, req) for name, req in reads_of(version, ACME) if name != "GetUser"]
 
 
 def _predict(model_id="wordstats", who=ACME):

@@ -21,35 +21,35 @@ def _md(key):
     return (("authorization", f"Key {key}"),)
 
 
-def _reads(version):
+def _reads(version, who=ME):
     return [
-        ("GetUser", service_pb2.GetUserRequest(user_app_id=ME)),
-        ("GetModel", service_pb2.GetModelRequest(user_app_id=ME, model_id="wordstats")),
+        ("GetUser", service_pb2.GetUserRequest(user_app_id=who)),
+        ("GetModel", service_pb2.GetModelRequest(user_app_id=who, model_id="wordstats")),
         (
             "GetModelVersion",
             service_pb2.GetModelVersionRequest(
-                user_app_id=ME, model_id="wordstats", version_id=version.version_id
+                user_app_id=who, model_id="wordstats", version_id=version.version_id
             ),
         ),
-        ("ListModels", service_pb2.ListModelsRequest(user_app_id=ME)),
+        ("ListModels", service_pb2.ListModelsRequest(user_app_id=who)),
         (
             "GetDeployment",
-            service_pb2.GetDeploymentRequest(user_app_id=ME, deployment_id="acc-wordstats"),
+            service_pb2.GetDeploymentRequest(user_app_id=who, deployment_id="acc-wordstats"),
         ),
-        ("ListDeployments", service_pb2.ListDeploymentsRequest(user_app_id=ME)),
+        ("ListDeployments", service_pb2.ListDeploymentsRequest(user_app_id=who)),
         (
             "GetComputeCluster",
-            service_pb2.GetComputeClusterRequest(user_app_id=ME, compute_cluster_id="east"),
+            service_pb2.GetComputeClusterRequest(user_app_id=who, compute_cluster_id="east"),
         ),
         (
             "GetNodepool",
             service_pb2.GetNodepoolRequest(
-                user_app_id=ME, compute_cluster_id="east", nodepool_id="cpu"
+                user_app_id=who, compute_cluster_id="east", nodepool_id="cpu"
             ),
         ),
         (
             "ListNodepools",
-            service_pb2.ListNodepoolsRequest(user_app_id=ME, compute_cluster_id="east"),
+            service_pb2.ListNodepoolsRequest(user_app_id=who, compute_cluster_id="east"),
         ),
     ]
 
